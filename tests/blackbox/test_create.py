@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from conftest import HEX32, assert_error, create_body, create_data
 
 # The create body of the documentation page, byte for byte.
-DOC_CREATE = ('{"request_type":"create","request_data":{"milvus_connect_param":'
-              '{"uri":"%s","token":"root:Milvus","connect_timeout":10},'
+DOC_CREATE = ('{"request_type":"create","request_data":'
+              '{"milvus_connect_param":{"uri":"%s","token":"root:Milvus",'
+              '"connect_timeout":10},'
               '"collection_infos":[{"name":"*"}]}}')
 
 GRPC_STATUS = re.compile(
@@ -26,7 +27,7 @@ def names(task):
 
 
 def msg_position(channel, timestamp):
-    """A serialized msgpb.MsgPosition (channel_name=1, msgID=2, timestamp=4)."""
+    """Serialized msgpb.MsgPosition (channel_name=1, msgID=2, timestamp=4)."""
     ch = channel.encode()
     msg_id = b"\x01\x02\x03\x04\x05\x06\x07\x08"
     ts = bytearray()
