@@ -1,0 +1,57 @@
+#pragma once
+
+// Durable state of the server in RocksDB: tasks and their checkpoints. This is the one place
+// that knows the key layout:
+//
+//   task/<task_id>                  -> the task in its stored JSON form (model/task_json.hpp)
+//   checkpoint/<task_id>/<channel>  -> 16 bytes: Kafka offset, hybrid timestamp (little endian)
+//
+// All methods are safe to call from several threads (RocksDB is).
+
+#include "model/task.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rocksdb {
+class DB;
+}
+
+namespace cdc {
+
+class store {
+public:
+  /// Opens (creating if needed) the database in `data_dir`. Fails with
+  /// `ec::storage_failure` and a message naming the directory and the cause.
+  static caf::expected<std::unique_ptr<store>> open(const std::string& data_dir);
+
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  /// Writes a task (create or state change), synced to disk before returning.
+  caf::error put_task(const task_record& task);
+
+  /// Removes a task and all its checkpoints in one atomic write.
+  caf::error delete_task(const std::string& task_id);
+
+  /// All stored tasks, ordered by id.
+  caf::expected<std::vector<task_record>> load_tasks() const;
+
+  /// Records the progress of one source channel of a task.
+  caf::error put_checkpoint(const std::string& task_id, const checkpoint& cp);
+
+  /// All checkpoints of a task, ordered by channel name.
+  caf::expected<std::vector<checkpoint>> checkpoints(const std::string& task_id) const;
+
+private:
+  explicit store(std::unique_ptr<rocksdb::DB> db);
+
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+} // namespace cdc
