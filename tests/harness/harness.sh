@@ -173,10 +173,10 @@ rss_mb() { # pid -> RSS in MB (process only)
 require_loopback_only() {
   local bad
   # any interface but lo that is up, or any address on an interface other than lo
-  bad="$(ip -o link show up 2>/dev/null | awk -F': ' '$2 != "lo" {print $2}' || true)"
-  bad+="$(ip -o addr show 2>/dev/null | awk '$2 != "lo" {print $2" "$4}' || true)"
+  bad="$( { ip -o link show up 2>/dev/null | awk -F': ' '$2 != "lo" {print "link " $2 " up"}'
+            ip -o addr show 2>/dev/null | awk '$2 != "lo" {print "addr " $2 " " $4}'; } | paste -sd';' - || true)"
   if [[ -n "$bad" ]]; then
-    die "refusing to start servers: non-loopback network present ($(echo $bad)).
+    die "refusing to start servers: non-loopback network present ($bad).
   Run inside a loopback-only namespace:
     unshare -n bash -c 'ip link set lo up; $0 start ...'"
   fi
@@ -229,7 +229,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 launch() {
   local name="$1" logf="$2"; shift 2
   local dir="$CDC_HARNESS_DIR/$name"
-  setsid "$@" >>"$logf" 2>&1 </dev/null &
+  # fd 9 is the harness lock: the server must not inherit it
+  setsid "$@" >>"$logf" 2>&1 </dev/null 9>&- &
   local pid=$!
   record_pid "$dir/pid" "$pid"
   STARTED_PID=$pid
@@ -434,9 +435,9 @@ stop_one() { # NAME [quiet]
       kill -KILL "$pid" 2>/dev/null || true
       while pid_alive "$f"; do sleep 0.1; done
     fi
-    [[ -n "$quiet" ]] || echo "$name: stopped (pid $pid)"
+    [[ "$quiet" == quiet ]] || echo "$name: stopped (pid $pid)"
   else
-    [[ -n "$quiet" ]] || echo "$name: not running"
+    [[ "$quiet" == quiet ]] || echo "$name: not running"
   fi
   rm -f "$f"
   case "$name" in
@@ -457,12 +458,16 @@ cmd_stop() {
   state_init
   take_lock
   local -a names=("$@")
-  [[ ${#names[@]} -gt 0 ]] || names=("${ALL_STOP_ORDER[@]}")
-  local n
+  local n m
+  if [[ ${#names[@]} -eq 0 ]]; then
+    # stop everything that was started, servers that depend on others first
+    for m in "${ALL_STOP_ORDER[@]}"; do stop_one "$m" quiet-absent; done
+    return 0
+  fi
   for n in "${names[@]}"; do
     case "$n" in
       kafka|etcd|source|standby|target|lite) stop_one "$n" ;;
-      all) local m; for m in "${ALL_STOP_ORDER[@]}"; do stop_one "$m"; done ;;
+      all) for m in "${ALL_STOP_ORDER[@]}"; do stop_one "$m" quiet-absent; done ;;
       *) die "unknown component: $n" ;;
     esac
   done
