@@ -21,6 +21,7 @@ VENV23="$CACHE/venv-milvus-2.3.5"
 VENV3="$CACHE/venv-milvus-lite-3.2.2"
 PY23="$VENV23/bin/python"
 PY3="$VENV3/bin/python"
+MILVUS_BIN="$CACHE/milvus-2.3.5-bin"
 # pip specs; the stamp file of each venv holds them, a change reinstalls.
 PIP23=(milvus==2.3.5 pymilvus==2.3.7 'setuptools<70' 'marshmallow<4' 'environs<10'
        confluent-kafka==2.16.1 pytest)
@@ -60,6 +61,18 @@ install_lite() {
 install_milvus() {
   venv_install "$VENV23" "${PIP23[@]}"
   "$PY23" -c 'import pymilvus, milvus, confluent_kafka' || die "milvus venv broken: import failed"
+  # decompress the Milvus binaries once (seconds the first time)
+  if [[ -x "$MILVUS_BIN/bin/milvus" && -f "$MILVUS_BIN/.harness-installed" ]] &&
+     cmp -s "$MILVUS_BIN/.harness-installed" "$VENV23/.harness-installed"; then
+    log "milvus 2.3.5 binaries: already in $MILVUS_BIN"
+    return 0
+  fi
+  log "milvus 2.3.5 binaries: decompressing into $MILVUS_BIN"
+  rm -f "$MILVUS_BIN/.harness-installed"
+  "$PY23" "$HARNESS_SRC/milvus_exec.py" --prepare-only --base-dir "$MILVUS_BIN" \
+      --bin-dir "$MILVUS_BIN" --metrics-port 0
+  [[ -x "$MILVUS_BIN/bin/milvus" ]] || die "milvus binary missing in $MILVUS_BIN/bin"
+  cp "$VENV23/.harness-installed" "$MILVUS_BIN/.harness-installed"
 }
 
 install_kafka() {
@@ -370,7 +383,7 @@ etcd_ready() { curl -sf --max-time 2 "http://127.0.0.1:$1/health" | grep -q '"he
 # start_milvus NAME ENVKEY: source (Kafka WAL), standby (ttMsgEnabled=false), target.
 start_milvus() {
   local name="$1" key="$2"
-  [[ -x "$PY23" ]] || die "milvus is not installed: run 'harness.sh install milvus' outside the namespace"
+  [[ -x "$PY23" && -x "$MILVUS_BIN/bin/milvus" ]] || die "milvus is not installed: run 'harness.sh install milvus' outside the namespace"
   local dir="$CDC_HARNESS_DIR/$name"
   if pid_alive "$dir/pid"; then echo "$name: already running"; return 0; fi
   # All instances share the harness etcd; source also needs Kafka.
@@ -401,7 +414,7 @@ start_milvus() {
   local logf="$dir/milvus.log"
   local t0; t0=$(now)
   launch "$name" "$logf" env "${envs[@]}" "$PY23" "$HARNESS_SRC/milvus_exec.py" \
-      --base-dir "$dir" --proxy-port "${P[0]}" --proxy-internal-port "${P[1]}" \
+      --base-dir "$dir" --bin-dir "$MILVUS_BIN" --proxy-port "${P[0]}" --proxy-internal-port "${P[1]}" \
       --root-coord-port "${P[2]}" --query-coord-port "${P[3]}" --query-node-port "${P[4]}" \
       --index-coord-port "${P[5]}" --index-node-port "${P[6]}" --data-coord-port "${P[7]}" \
       --data-node-port "${P[8]}" --metrics-port "${P[9]}" --etcd-port "${P[10]}"
