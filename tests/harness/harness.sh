@@ -30,6 +30,7 @@ PIP3=(milvus-lite==3.2.2 pymilvus==3.0.2 pytest)
 # Deadlines (seconds) for readiness.
 READY_TIMEOUT="${CDC_HARNESS_READY_TIMEOUT:-120}"
 STOP_TIMEOUT="${CDC_HARNESS_STOP_TIMEOUT:-30}"
+MILVUS_STOP_TIMEOUT="${CDC_HARNESS_MILVUS_STOP_TIMEOUT:-5}"
 
 log() { printf '[harness] %s\n' "$*" >&2; }
 die() { printf '[harness] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -440,13 +441,19 @@ stop_one() { # NAME [quiet]
   fi
   read -r pid st <"$f" || true
   if pid_alive "$f"; then
+    # Embedded Milvus' graceful stop takes 30 s and more (its coordinators retry each
+    # other while they shut down); the milvus PyPI wrapper itself kills it after 1 s.
+    local grace="$STOP_TIMEOUT"
+    case "$name" in source|standby|target) grace="$MILVUS_STOP_TIMEOUT" ;; esac
     kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$(( $(date +%s) + STOP_TIMEOUT ))
+    local deadline=$(( $(date +%s) + grace ))
     while pid_alive "$f" && (( $(date +%s) < deadline )); do sleep 0.1; done
     if pid_alive "$f"; then
-      log "$name: pid $pid still alive after ${STOP_TIMEOUT} s, sending SIGKILL"
+      log "$name: pid $pid still running ${grace} s after SIGTERM, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
-      while pid_alive "$f"; do sleep 0.1; done
+      deadline=$(( $(date +%s) + 10 ))
+      while pid_alive "$f" && (( $(date +%s) < deadline )); do sleep 0.1; done
+      pid_alive "$f" && { log "$name: pid $pid did not die after SIGKILL"; return 1; }
     fi
     [[ "$quiet" == quiet ]] || echo "$name: stopped (pid $pid)"
   else
