@@ -205,10 +205,10 @@ def test_ten_megabyte_body_is_400(server, chunked):
 
 
 def test_max_body_bytes_is_configurable(make_server):
-    server = make_server(config="http:\n  max_body_bytes: 1000\n")
-    status, body = server.cdc(padded_list_body(900))
-    assert status == 200, body
+    server = make_server(config="http:\n  max_body_bytes: 2048\n")
     status, body = server.cdc(padded_list_body(2000))
+    assert status == 200, body
+    status, body = server.cdc(padded_list_body(4000))
     assert_error(status, body, 400)
     assert_serving(server)
 

@@ -46,6 +46,7 @@ def test_list_shows_every_task_with_its_state(server, lite_uri):
 
 def test_get_returns_capitalised_task(server, lite_uri):
     tid = server.create(create_data(lite_uri))
+    server.wait_state(tid, "Running")
     status, body = server.cdc({"request_type": "get",
                                "request_data": {"task_id": tid}})
     assert status == 200
