@@ -239,7 +239,7 @@ def test_healthz_is_json(server):
     assert isinstance(json.loads(raw), dict)
 
 
-def test_sigterm_with_tasks_exits_0(tmp_path, lite_uri):
+def test_sigterm_with_tasks_exits_0_without_errors(tmp_path, lite_uri):
     server = CdcServer(tmp_path / "s").start()
     try:
         server.create(create_data(lite_uri, [{"name": "c1"}]))
@@ -248,3 +248,10 @@ def test_sigterm_with_tasks_exits_0(tmp_path, lite_uri):
         server.pause(paused)
     finally:
         server.stop()  # asserts exit code 0 within STOP_TIMEOUT
+    # A clean shutdown logs no error; the level is the second field of a
+    # log line ("<time> <level> <message>").
+    errors = [line for line in server.log().splitlines()
+              if len(line.split()) > 1
+              and line.split()[1].lower() in ("error", "critical", "fatal")]
+    assert not errors, "errors logged during a clean shutdown:\n" + (
+        "\n".join(errors))
