@@ -421,8 +421,35 @@ start_milvus() {
       --data-node-port "${P[8]}" --metrics-port "${P[9]}" --etcd-port "${P[10]}"
   echo "${P[0]} ${P[9]}" >"$dir/port"
   printf '%s\n' "${envs[@]}" >"$dir/milvus.env"
+  echo "$rootpath" >"$dir/rootpath"
   wait_ready "$name" "$t0" "$logf" milvus_ready "${P[0]}" "${P[9]}" || return 1
   env_set "$key" "http://127.0.0.1:${P[0]}"
+}
+
+# After a SIGKILL the instance's sessions stay in etcd until their lease (30 s) expires, and
+# a restart on the same root path waits for that. Delete them (never the server-ID counter
+# 'session/id'), as an expired lease would.
+milvus_forget_sessions() { # NAME
+  local dir="$CDC_HARNESS_DIR/$1" ep
+  [[ -f "$dir/rootpath" ]] || return 0
+  pid_alive "$CDC_HARNESS_DIR/etcd/pid" || return 0
+  ep="$(env_get ETCD_ENDPOINTS)"; [[ -n "$ep" ]] || return 0
+  python3 - "$ep" "$(cat "$dir/rootpath")/meta/session/" <<'EOF' || log "$1: could not clear its etcd sessions"
+import base64, json, sys, urllib.request
+ep, prefix = sys.argv[1], sys.argv[2]
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+def call(path, body):
+    req = urllib.request.Request(f"http://{ep}/v3/kv/{path}", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.load(r)
+end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+kvs = call("range", {"key": b64(prefix), "range_end": b64(end), "keys_only": True}).get("kvs", [])
+for kv in kvs:
+    key = base64.b64decode(kv["key"]).decode()
+    if key != prefix + "id":
+        call("deleterange", {"key": kv["key"]})
+EOF
 }
 
 milvus_ready() { # proxy_port metrics_port
@@ -454,6 +481,7 @@ stop_one() { # NAME [quiet]
       deadline=$(( $(date +%s) + 10 ))
       while pid_alive "$f" && (( $(date +%s) < deadline )); do sleep 0.1; done
       pid_alive "$f" && { log "$name: pid $pid did not die after SIGKILL"; return 1; }
+      case "$name" in source|standby|target) milvus_forget_sessions "$name" ;; esac
     fi
     [[ "$quiet" == quiet ]] || echo "$name: stopped (pid $pid)"
   else
