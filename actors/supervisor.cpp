@@ -173,6 +173,7 @@ caf::result<void> remove(supervisor_pointer self, const std::string& id, bool ig
 }
 
 caf::result<void> shutdown(supervisor_pointer self) {
+  self->state.stopping = true;
   auto promise = self->make_response_promise();
   auto pending = std::make_shared<size_t>(self->state.tasks.size());
   auto finish = [=]() mutable {
@@ -206,6 +207,9 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
   }
   publish_task_counts(self);
   self->set_down_handler([=](const caf::down_msg& down) {
+    // A task that quit normally was asked to (delete, shutdown); only a crash restarts it.
+    if (!down.reason || down.reason == caf::exit_reason::normal || self->state.stopping)
+      return;
     for (auto& [id, entry] : self->state.tasks) {
       if (entry.handle.address() != down.source || entry.deleting)
         continue;

@@ -44,6 +44,8 @@ struct supervisor_state {
   /// the task limit and block their id and collections, so two concurrent creates never
   /// both succeed where only one may.
   std::map<std::string, task_spec> creating;
+  /// Shutdown is under way: stopped tasks are not restarted.
+  bool stopping = false;
 };
 
 /// Spawns one task actor for each task in `stored` (loaded from storage at start) and then

@@ -18,8 +18,11 @@ caf::error transition(task_pointer self, task_state to, std::string reason) {
   next.reason = std::move(reason);
   if (auto err = self->state.db->put_task(next))
     return err;
-  spdlog::info("task {}: {} -> {}{}{}", next.spec.task_id, to_string(self->state.record.state),
-               to_string(to), next.reason.empty() ? "" : ": ", next.reason);
+  if (self->state.record.state == to)
+    spdlog::info("task {}: {} again after a restart", next.spec.task_id, to_string(to));
+  else
+    spdlog::info("task {}: {} -> {}{}{}", next.spec.task_id, to_string(self->state.record.state),
+                 to_string(to), next.reason.empty() ? "" : ": ", next.reason);
   self->state.record = std::move(next);
   self->send(self->state.supervisor, atom::status_v, self->state.record.spec.task_id, to,
              self->state.record.reason);

@@ -1,1 +1,95 @@
+#include "actors/task.hpp"
+#include "fixtures.hpp"
+
 #include <doctest/doctest.h>
+
+using namespace cdc;
+
+namespace {
+
+struct task_fixture : test::actor_fixture {
+  std::vector<task_actor> spawned;
+
+  ~task_fixture() {
+    for (auto& t : spawned)
+      caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  /// The state the task reported last to its supervisor (the test's scoped actor).
+  std::optional<task_state> last_report() {
+    std::optional<task_state> last;
+    bool more = true;
+    while (more)
+      self->receive(
+          [&](atom::status, const std::string&, task_state s, const std::string&) { last = s; },
+          caf::after(std::chrono::seconds{0}) >> [&] { more = false; });
+    return last;
+  }
+
+  task_state stored_state(const std::string& id) {
+    auto tasks = db->load_tasks();
+    REQUIRE(tasks);
+    for (const auto& t : *tasks)
+      if (t.spec.task_id == id)
+        return t.state;
+    FAIL("task not stored");
+    return task_state::initial;
+  }
+
+  task_actor spawn_task(task_state state) {
+    task_record record{test::sample_spec("t1"), state, {}};
+    REQUIRE_FALSE(db->put_task(record));
+    auto handle = sys.spawn(task, record, db, caf::actor_cast<supervisor_actor>(self));
+    sched.run();
+    spawned.push_back(handle);
+    return handle;
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(task_fixture, "task_in_initial_state_starts_and_stores_running") {
+  auto t = spawn_task(task_state::initial);
+  CHECK(last_report() == task_state::running);
+  CHECK(stored_state("t1") == task_state::running);
+}
+
+TEST_CASE_FIXTURE(task_fixture, "paused_task_stays_paused_until_resumed") {
+  auto t = spawn_task(task_state::paused);
+  CHECK_FALSE(last_report().has_value());
+  CHECK(stored_state("t1") == task_state::paused);
+  CHECK_FALSE(ask_void(t, atom::resume_v));
+  CHECK(last_report() == task_state::running);
+  CHECK(stored_state("t1") == task_state::running);
+}
+
+TEST_CASE_FIXTURE(task_fixture, "task_pause_and_resume_refuse_no_op_transitions") {
+  auto t = spawn_task(task_state::running);
+  auto err = ask_void(t, atom::resume_v);
+  CHECK(code_of(err) == ec::invalid_transition);
+  CHECK_FALSE(ask_void(t, atom::pause_v));
+  CHECK(stored_state("t1") == task_state::paused);
+  err = ask_void(t, atom::pause_v);
+  CHECK(code_of(err) == ec::invalid_transition);
+  CHECK(message_of(err).find("already paused") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(task_fixture, "task_answers_its_stored_checkpoints") {
+  auto t = spawn_task(task_state::running);
+  REQUIRE_FALSE(db->put_checkpoint("t1", {"by-dev-rootcoord-dml_0", 9, 99}));
+  auto cps = ask<std::vector<checkpoint>>(t, atom::position_v);
+  REQUIRE(cps);
+  REQUIRE(cps->size() == 1);
+  CHECK(cps->front().offset == 9);
+}
+
+TEST_CASE_FIXTURE(task_fixture, "task_terminates_on_shutdown") {
+  auto t = spawn_task(task_state::running);
+  bool down = false;
+  self->monitor(t);
+  CHECK_FALSE(ask_void(t, atom::shutdown_v));
+  sched.run();
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(std::chrono::seconds{0}) >> [] {});
+  CHECK(down);
+}
