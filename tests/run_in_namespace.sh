@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The part of tests/run.sh that runs inside the loopback-only network namespace: starts the
+# real servers with the harness, runs the suites, stops the servers (by PID) on any exit.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+harness=tests/harness/harness.sh
+
+ip link set lo up
+trap '"$harness" stop' EXIT
+
+"$harness" start lite
+# shellcheck disable=SC1091
+. "$CDC_HARNESS_DIR/env"
+echo "---- black-box suite: build/cdc-server against milvus-lite at $LITE_URI"
+"$PY3" -m pytest -p no:cacheprovider -q tests/blackbox
+
+echo "---- smoke test: source Milvus 2.3.5 WAL in Kafka"
+"$harness" start source
+tests/smoke/run.sh -q
