@@ -1,5 +1,6 @@
 """Bad input gets a clear 4xx, the server keeps serving, nothing is left."""
 
+import http.client
 import json
 import select
 import socket
@@ -295,3 +296,56 @@ def test_concurrent_creates_of_one_collection_make_one_task(server,
     assert codes == [200] + [400] * 9, results
     winner = [r["data"]["task_id"] for s, r in results if s == 200]
     assert [t["task_id"] for t in server.tasks()] == winner
+
+
+def test_two_requests_on_one_keep_alive_connection(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for _ in range(2):
+            conn.request("POST", "/cdc", body=b'{"request_type":"list"}',
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            assert resp.status == 200
+            assert json.loads(resp.read())["data"] == {"tasks": []}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("ctype", [None, "application/x-www-form-urlencoded",
+                                   "text/plain"],
+                         ids=["none", "form (curl -d default)", "text"])
+def test_content_type_is_not_required(server, ctype):
+    headers = {"Content-Type": ctype} if ctype else {}
+    status, hdrs, raw = server.http("POST", "/cdc", '{"request_type":"list"}',
+                                    headers)
+    body = check_envelope(status, hdrs, raw)
+    assert body == {"code": 200, "data": {"tasks": []}}
+
+
+def test_expect_100_continue(server, lite_uri):
+    # curl sends "Expect: 100-continue" for bodies over 1 KiB.
+    body = json.dumps(create_body(lite_uri, [{"name": "c1"}],
+                                  comment="x" * 1200))
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall((f"POST /cdc HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      f"Content-Type: application/json\r\n"
+                      f"Content-Length: {len(body)}\r\n"
+                      f"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+                      ).encode())
+        # Like curl: wait up to 1 s for "100 Continue", then send anyway.
+        readable, _, _ = select.select([sock], [], [], 1.0)
+        if readable:
+            interim = b""
+            while not interim.endswith(b"\r\n\r\n"):
+                byte = sock.recv(1)
+                assert byte, f"closed before the body was sent: {interim!r}"
+                interim += byte
+            assert interim.startswith(b"HTTP/1.1 100"), (
+                f"final answer before the body was sent: {interim!r}")
+        sock.sendall(body.encode())
+        status, headers, raw = read_http_response(sock)
+    finally:
+        sock.close()
+    assert status == 200, raw
+    assert check_envelope(status, headers, raw)["data"]["task_id"]

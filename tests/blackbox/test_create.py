@@ -3,8 +3,12 @@
 import base64
 import json
 import re
+import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
+
+import pytest
 
 from conftest import HEX32, assert_error, create_body, create_data
 
@@ -401,3 +405,53 @@ def test_dial_config_key_paths_never_returned(server, lite_uri, tmp_path):
     tid = server.create(data)
     assert "client-secret-key" not in json.dumps(server.task(tid))
     assert "client-secret-key" not in json.dumps(server.tasks())
+
+
+def test_https_uri_means_tls(server, lite_uri):
+    # milvus-lite speaks plain gRPC: a TLS dial must fail, not fall back.
+    tls_uri = lite_uri.replace("http://", "https://", 1)
+    status, body = server.cdc(create_body(tls_uri, timeout=2))
+    assert_error(status, body, 500)
+    assert GRPC_STATUS.search(body["message"]), body
+    u = urlsplit(lite_uri)
+    status, body = server.cdc({"request_type": "create", "request_data": {
+        "milvus_connect_param": {"host": u.hostname, "port": u.port,
+                                 "username": "root", "password": "Milvus",
+                                 "enable_tls": True, "connect_timeout": 2},
+        "collection_infos": [{"name": "*"}]}})
+    assert_error(status, body, 500)
+    assert server.tasks() == []
+
+
+@pytest.fixture
+def black_hole():
+    """A port that accepts TCP connections and never says a word."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def test_connect_timeout_bounds_the_dial(server, black_hole):
+    t0 = time.monotonic()
+    status, body = server.cdc(create_body(black_hole, timeout=1))
+    elapsed = time.monotonic() - t0
+    assert_error(status, body, 500)
+    assert GRPC_STATUS.search(body["message"]), body
+    assert 0.8 <= elapsed < 4, f"connect_timeout 1 but {elapsed:.1f}s"
+    assert server.tasks() == []
+
+
+def test_server_serves_while_a_create_dials(server, black_hole):
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        slow = pool.submit(server.cdc, create_body(black_hole, timeout=3))
+        time.sleep(0.2)  # let the create reach its dial
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert server.tasks() == []
+            took = time.monotonic() - t0
+            assert took < 1.0, f"list took {took:.2f}s during a dial"
+        assert not slow.done(), "the dial should still be waiting"
+        status, body = slow.result()
+    assert_error(status, body, 500)

@@ -214,3 +214,14 @@ def test_secrets_never_returned_nor_logged(make_server, lite_uri,
         for a_text in answers:
             assert s not in a_text, f"{s!r} returned: {a_text}"
         assert s not in log, f"{s!r} appears in the server log"
+
+
+def test_set_log_level_changes_what_is_logged(make_server, lite_uri):
+    server = make_server(config="log_level: error\n")
+    quiet = server.create(create_data(lite_uri, [{"name": "c1"}]))
+    assert quiet not in server.log(), "info logged at log_level error"
+    server.ok({"request_type": "maintenance", "request_data": {
+        "operation": "set_log_level", "params": {"log_level": "info"}}})
+    loud = server.create(create_data(lite_uri, [{"name": "c2"}]))
+    assert loud in server.log(), (
+        "after set_log_level info a create is expected to log its task id")
