@@ -310,9 +310,27 @@ def server(make_server):
     return make_server()
 
 
+def harness_env(key):
+    """KEY from the environment, else from $CDC_HARNESS_DIR/env.
+
+    The harness writes plain KEY=VALUE lines; a shell that sources them
+    without `set -a` does not export them to pytest.
+    """
+    if os.environ.get(key):
+        return os.environ[key]
+    hdir = os.environ.get("CDC_HARNESS_DIR")
+    if hdir and os.path.isfile(os.path.join(hdir, "env")):
+        with open(os.path.join(hdir, "env")) as f:
+            for line in f:
+                k, _, v = line.strip().partition("=")
+                if k == key:
+                    return v
+    return None
+
+
 @pytest.fixture(scope="session")
 def lite_uri():
-    uri = os.environ.get("LITE_URI")
+    uri = harness_env("LITE_URI")
     if not uri:
         pytest.fail("LITE_URI is not set: run the suite through tests/run.sh "
                     "(milvus-lite started by tests/harness/harness.sh)")
