@@ -30,5 +30,5 @@ if ! grep -q '^SOURCE_MILVUS_URI=' "$CDC_HARNESS_DIR/env" 2>/dev/null; then
 fi
 PY23="$(grep '^PY23=' "$CDC_HARNESS_DIR/env" | tail -1 | cut -d= -f2-)"
 rc=0
-"$PY23" -m pytest -p no:cacheprovider -v -s "$here" "$@" || rc=$?
+"$PY23" -m pytest -p no:cacheprovider -v -s "$here" "$here/../fixtures" "$@" || rc=$?
 exit $rc
