@@ -61,9 +61,13 @@ caf::expected<std::string> check_create(supervisor_pointer self, task_spec& spec
                             " already exists with other parameters; choose another id or "
                             "delete that task first");
     }
-    if (st.creating.count(spec.task_id) > 0)
+    if (auto it = st.creating.find(spec.task_id); it != st.creating.end()) {
+      if (it->second.spec == spec)
+        return spec.task_id; // the caller joins the pending create
       return make_error(ec::invalid_argument,
-                        "task_id " + spec.task_id + " is being created by another request");
+                        "task_id " + spec.task_id +
+                            " is being created by another request with other parameters");
+    }
   }
   if (st.tasks.size() + st.creating.size() >= st.cfg.max_tasks)
     return make_error(ec::invalid_argument,
@@ -78,7 +82,7 @@ caf::expected<std::string> check_create(supervisor_pointer self, task_spec& spec
                             "; a collection can be covered by one task per "
                             "target only");
   for (const auto& [id, other] : st.creating)
-    if (conflict(other))
+    if (conflict(other.spec))
       return make_error(ec::invalid_argument, "task " + id +
                                                   " (being created) already covers some of these "
                                                   "collections for " +
@@ -94,42 +98,55 @@ caf::result<std::string> create(supervisor_pointer self, task_spec spec) {
   auto checked = check_create(self, spec);
   if (!checked)
     return checked.error();
-  if (!checked->empty())
-    return *checked; // idempotent create of an existing task
+  auto& creating = self->state.creating;
+  if (!checked->empty()) {
+    auto pending = creating.find(*checked);
+    if (pending == creating.end())
+      return *checked; // idempotent create of an existing task
+    auto promise = self->make_response_promise<std::string>();
+    pending->second.waiting.push_back(promise);
+    return promise;
+  }
   auto id = spec.task_id;
-  self->state.creating.emplace(id, spec);
   auto promise = self->make_response_promise<std::string>();
+  creating.emplace(id, supervisor_state::pending_create{spec, {promise}});
+  // Answers every request waiting for this create and forgets it.
+  auto finish = [=](const caf::expected<std::string>& result) {
+    auto waiting = std::move(self->state.creating.at(id).waiting);
+    self->state.creating.erase(id);
+    for (auto& p : waiting)
+      if (result)
+        p.deliver(*result);
+      else
+        p.deliver(result.error());
+  };
   // The dialer enforces connect_timeout; the margin only guards against a lost answer.
   auto timeout = std::chrono::seconds{spec.target.connect_timeout_s + 10};
   self->request(self->state.cfg.dialer, timeout, atom::dial_v, spec.target)
       .then(
-          [=]() mutable {
-            auto spec_now = std::move(self->state.creating.at(id));
-            self->state.creating.erase(id);
-            task_record record{spec_now, task_state::initial, {}};
-            if (spec_now.disable_auto_start) {
+          [=]() {
+            task_record record{self->state.creating.at(id).spec, task_state::initial, {}};
+            if (record.spec.disable_auto_start) {
               record.state = task_state::paused;
               record.reason = "created with disable_auto_start; resume it to start";
             }
             if (auto err = self->state.cfg.db->put_task(record)) {
               spdlog::error("create {}: {}", id, message_of(err));
-              promise.deliver(err);
-              return;
+              return finish(err);
             }
-            spdlog::info("task {} created: target {} ({} mode)", id, spec_now.target.uri,
-                         to_string(spec_now.mode));
+            spdlog::info("task {} created: target {} ({} mode)", id, record.spec.target.uri,
+                         to_string(record.spec.mode));
             spawn_task(self, record);
             publish_task_counts(self);
-            promise.deliver(id);
+            finish(id);
           },
-          [=](caf::error& err) mutable {
-            self->state.creating.erase(id);
+          [=](caf::error& err) {
             spdlog::warn("create of task {} refused: {}", id, message_of(err));
             if (code_of(err) != ec::target_unreachable)
               err =
                   make_error(ec::target_unreachable,
                              "cannot reach the target " + spec.target.uri + ": " + message_of(err));
-            promise.deliver(err);
+            finish(err);
           });
   return promise;
 }

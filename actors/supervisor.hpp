@@ -40,10 +40,17 @@ struct supervisor_state {
 
   supervisor_config cfg;
   std::map<std::string, entry> tasks;
-  /// Creates that passed validation and wait for their target to answer. They count against
-  /// the task limit and block their id and collections, so two concurrent creates never
-  /// both succeed where only one may.
-  std::map<std::string, task_spec> creating;
+  /// A create that passed validation and waits for its target to answer.
+  struct pending_create {
+    task_spec spec;
+    /// The request itself and any identical create (same task_id, same parameters) that
+    /// arrived meanwhile: all get the same answer.
+    std::vector<caf::typed_response_promise<std::string>> waiting;
+  };
+
+  /// Pending creates count against the task limit and block their id and collections, so
+  /// two concurrent creates never both succeed where only one may.
+  std::map<std::string, pending_create> creating;
   /// Shutdown is under way: stopped tasks are not restarted.
   bool stopping = false;
 };

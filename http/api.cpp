@@ -165,9 +165,10 @@ void control_api::handle(const std::string& body, reply_callback done_raw) {
     return done(error_reply(400, "request body nests deeper than " +
                                      std::to_string(max_json_depth) + " levels"));
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(body.c_str(), body.size());
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(body.c_str(),
+                                                                                    body.size());
   if (doc.HasParseError())
-    return done(error_reply(400, "request body is not valid JSON (error at byte " +
+    return done(error_reply(400, "request body is not valid UTF-8 JSON (error at byte " +
                                      std::to_string(doc.GetErrorOffset()) + ")"));
   if (!doc.IsObject())
     return done(error_reply(400, "request body must be a JSON object: "

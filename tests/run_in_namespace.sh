@@ -9,8 +9,10 @@ ip link set lo up
 trap '"$harness" stop' EXIT
 
 "$harness" start lite
+set -a # the harness writes plain KEY=VALUE lines; the suites read them from the environment
 # shellcheck disable=SC1091
 . "$CDC_HARNESS_DIR/env"
+set +a
 echo "---- black-box suite: build/cdc-server against milvus-lite at $LITE_URI"
 "$PY3" -m pytest -p no:cacheprovider -q tests/blackbox
 

@@ -189,3 +189,22 @@ TEST_CASE_FIXTURE(supervisor_fixture, "shutdown_stops_every_task_then_the_superv
   // Stopping is not deleting: both tasks are still stored.
   CHECK(db->load_tasks()->size() == 2);
 }
+
+TEST_CASE_FIXTURE(supervisor_fixture, "identical_concurrent_creates_share_one_answer") {
+  start();
+  auto first = self->request(sup, caf::infinite, atom::create_v, test::sample_spec("same"));
+  auto second = self->request(sup, caf::infinite, atom::create_v, test::sample_spec("same"));
+  auto other = test::sample_spec("same");
+  other.mode = target_mode::replicate;
+  auto third = self->request(sup, caf::infinite, atom::create_v, other);
+  sched.run();
+  std::vector<std::string> ids;
+  caf::error refused;
+  for (auto* handle : {&first, &second})
+    handle->receive([&](std::string& id) { ids.push_back(id); },
+                    [&](caf::error& err) { FAIL(message_of(err)); });
+  third.receive([](std::string&) {}, [&](caf::error& err) { refused = err; });
+  CHECK(ids == std::vector<std::string>{"same", "same"});
+  CHECK(code_of(refused) == ec::invalid_argument);
+  CHECK(list().size() == 1);
+}
