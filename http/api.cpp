@@ -144,6 +144,10 @@ void control_api::count(const std::string& type, int status) const {
   metrics_->add("cdc_http_requests_total", {{"type", type}, {"code", std::to_string(status)}});
 }
 
+void control_api::disconnect() {
+  supervisor_ = nullptr;
+}
+
 std::string control_api::metrics_text() const {
   return metrics_->render();
 }

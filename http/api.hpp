@@ -52,6 +52,10 @@ public:
   /// Counts a request in cdc_http_requests_total (also used for non-/cdc paths).
   void count(const std::string& type, int status) const;
 
+  /// Drops the supervisor handle; called once the HTTP server stopped, before the actor
+  /// system goes away (the API object itself may live longer, inside the HTTP server).
+  void disconnect();
+
 private:
   caf::actor_system& system_;
   supervisor_actor supervisor_;

@@ -68,6 +68,7 @@ restinio::request_handling_status_t route(const std::shared_ptr<control_api>& ap
 
 struct http_server::impl {
   restinio::running_server_handle_t<traits> server;
+  bool stopped = false;
 };
 
 http_server::http_server(std::shared_ptr<control_api> api, const std::string& host, uint16_t port,
@@ -89,10 +90,12 @@ http_server::~http_server() {
 }
 
 void http_server::stop() {
-  if (impl_->server) {
+  if (impl_->server && !impl_->stopped) {
     impl_->server->stop();
     impl_->server->wait();
-    impl_->server.reset();
+    impl_->stopped = true;
+    // The server (and its io_context) lives on until destruction: a request handle still
+    // held by an actor that answered late must not outlive the io_context of its socket.
   }
 }
 

@@ -23,7 +23,9 @@ public:
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
 
-  /// Stops accepting and waits for the server threads to finish.
+  /// Stops accepting and waits for the server threads to finish. The sockets' io_context
+  /// is released only by the destructor: destroy the server after the actor system, whose
+  /// actors may still hold request handles.
   void stop();
 
 private:

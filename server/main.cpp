@@ -129,6 +129,11 @@ int main(int argc, char** argv) {
     return fail(cdc::message_of(stored.error()));
   spdlog::info("cdc-server starting: data dir {}, {} stored task(s)", cfg.data_dir, stored->size());
 
+  // Declared before the actor system so that they are destroyed after it: actors may hold
+  // request handles whose sockets belong to the HTTP server's io_context.
+  std::shared_ptr<cdc::control_api> api;
+  std::unique_ptr<cdc::http_server> http;
+
   actor_config actor_cfg;
   caf::actor_system system{actor_cfg};
   auto metrics = std::make_shared<cdc::metrics::registry>();
@@ -149,11 +154,11 @@ int main(int argc, char** argv) {
   cdc::api_settings api_settings;
   api_settings.max_body_bytes = static_cast<size_t>(cfg.http_max_body_bytes);
   api_settings.limits.max_name_length = static_cast<size_t>(cfg.max_name_length);
-  auto api = std::make_shared<cdc::control_api>(system, supervisor, api_settings, metrics);
-  std::unique_ptr<cdc::http_server> http;
+  api = std::make_shared<cdc::control_api>(system, supervisor, api_settings, metrics);
   try {
     http = std::make_unique<cdc::http_server>(api, cfg.listen_host, cfg.listen_port);
   } catch (const std::exception& e) {
+    api->disconnect();
     stop_actors();
     return fail(e.what());
   }
@@ -163,6 +168,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal);
   spdlog::info("cdc-server: {} received, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
   http->stop();
+  api->disconnect();
   stop_actors();
   system.await_all_actors_done();
   db.reset();
