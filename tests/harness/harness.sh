@@ -88,7 +88,7 @@ install_kafka() {
   rm -rf "$KAFKA_HOME/libs"
   mkdir -p "$KAFKA_HOME"
   log "kafka $KAFKA_VERSION: copying jars from Maven Central"
-  mvn -q -B -f "$HARNESS_SRC/kafka/pom.xml" \
+  mvn -q -B -Dstyle.color=never -f "$HARNESS_SRC/kafka/pom.xml" \
       -Dmaven.repo.local="$CACHE/m2" \
       dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs"
   ls "$KAFKA_HOME"/libs/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka jars missing after mvn"
@@ -235,6 +235,30 @@ print(" ".join(map(str, got)))
 EOF
 }
 
+# ports_for NAME N: the ports NAME had before (a restart keeps its addresses, so clients and
+# the other servers find it again), when they are all still free; else N new ones.
+ports_for() {
+  local f="$CDC_HARNESS_DIR/$1/ports.all" n="$2" old
+  if [[ -f "$f" ]]; then
+    old="$(cat "$f")"
+    if [[ $(wc -w <<<"$old") -eq $n ]] && python3 - $old <<'EOF'
+import socket, sys
+for p in sys.argv[1:]:
+    s = socket.socket()
+    # as the servers do (Java, Go): a port whose old connections are in TIME_WAIT is free
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", int(p)))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+EOF
+    then echo "$old"; return 0; fi
+  fi
+  pick_ports "$n" | tee "$f"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ---------------------------------------------------------------- start helpers
@@ -243,12 +267,17 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 launch() {
   local name="$1" logf="$2"; shift 2
   local dir="$CDC_HARNESS_DIR/$name"
+  # keep the previous run's log beside the new one, so a failure tail shows this run only
+  [[ -f "$logf" ]] && mv -f "$logf" "$logf.prev"
   # fd 9 is the harness lock: the server must not inherit it
   setsid "$@" >>"$logf" 2>&1 </dev/null 9>&- &
   local pid=$!
   record_pid "$dir/pid" "$pid"
   STARTED_PID=$pid
 }
+
+# last lines of a log, each cut to 400 characters (Milvus writes stack traces on one line)
+tail_log() { tail -n "${CDC_HARNESS_LOG_TAIL:-40}" "$1" 2>/dev/null | cut -c1-400 >&2 || true; }
 
 # wait_ready NAME T0 LOGFILE CHECK...: polls CHECK until it succeeds, the process dies or
 # the deadline passes; on failure prints the log tail, stops the component and returns 1.
@@ -259,14 +288,14 @@ wait_ready() {
   while :; do
     if ! pid_alive "$dir/pid"; then
       log "$name: process exited before it was ready; last lines of $logf:"
-      tail -n 60 "$logf" >&2 || true
+      tail_log "$logf"
       stop_one "$name" quiet
       return 1
     fi
     if "$@" >/dev/null 2>&1; then break; fi
     if (( $(date +%s) >= deadline )); then
       log "$name: not ready after ${READY_TIMEOUT} s; last lines of $logf:"
-      tail -n 60 "$logf" >&2 || true
+      tail_log "$logf"
       stop_one "$name" quiet
       return 1
     fi
@@ -285,7 +314,7 @@ start_lite() {
   local dir="$CDC_HARNESS_DIR/lite"
   if pid_alive "$dir/pid"; then echo "lite: already running"; return 0; fi
   mkdir -p "$dir/data"
-  local port; port=$(pick_ports 1)
+  local port; port=$(ports_for lite 1)
   local logf="$dir/lite.log"
   local t0; t0=$(now)
   launch lite "$logf" "$VENV3/bin/milvus-lite" server --data-dir "$dir/data" --host 127.0.0.1 --port "$port"
@@ -311,9 +340,10 @@ start_kafka() {
   [[ -f "$KAFKA_HOME/.harness-installed" ]] || die "kafka is not installed: run 'harness.sh install kafka' outside the namespace"
   local dir="$CDC_HARNESS_DIR/kafka"
   if pid_alive "$dir/pid"; then echo "kafka: already running"; return 0; fi
-  rm -rf "$dir"; mkdir -p "$dir/data"
+  # a restart keeps the data and the ports
+  mkdir -p "$dir/data"
   local ports port cport
-  ports=$(pick_ports 2); read -r port cport <<<"$ports"
+  ports=$(ports_for kafka 2); read -r port cport <<<"$ports"
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
@@ -343,9 +373,11 @@ log4j.logger.state.change.logger=WARN
 EOF
   local logf="$dir/kafka.log"
   local t0; t0=$(now)
-  java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool format \
-       -t "$(java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" \
-       -c "$dir/server.properties" >>"$logf" 2>&1 || { tail -n 40 "$logf" >&2; die "kafka: storage format failed"; }
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool format \
+         -t "$(java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" \
+         -c "$dir/server.properties" >"$dir/format.log" 2>&1 || { tail_log "$dir/format.log"; die "kafka: storage format failed"; }
+  fi
   launch kafka "$logf" java -Xms256m -Xmx1g -XX:+UseG1GC \
       -Dlog4j.configuration="file:$dir/log4j.properties" \
       -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$dir/server.properties"
@@ -362,9 +394,9 @@ start_etcd() {
   command -v etcd >/dev/null || die "etcd is not installed: run 'harness.sh install etcd' outside the namespace"
   local dir="$CDC_HARNESS_DIR/etcd"
   if pid_alive "$dir/pid"; then echo "etcd: already running"; return 0; fi
-  rm -rf "$dir"; mkdir -p "$dir"
+  mkdir -p "$dir"
   local ports c p
-  ports=$(pick_ports 2); read -r c p <<<"$ports"
+  ports=$(ports_for etcd 2); read -r c p <<<"$ports"
   local logf="$dir/etcd.log"
   local t0; t0=$(now)
   launch etcd "$logf" etcd --name n --data-dir "$dir/data" \
@@ -396,7 +428,7 @@ start_milvus() {
   # 10 ports: proxy, proxy internal, root coord, query coord, query node, index coord,
   # index node, data coord, data node, metrics/health (the wrapper's etcd_port is unused
   # with external etcd but still bound once by it: give it one too).
-  local ports; ports=$(pick_ports 11)
+  local ports; ports=$(ports_for "$name" 11)
   local -a P; read -r -a P <<<"$ports"
   local rootpath="cdc-harness-$name"
   local -a envs=(

@@ -52,9 +52,17 @@ def main() -> int:
         if v:
             kwargs[k] = v
     cfg = MilvusServerConfig(**kwargs)
-    cfg.resolve()  # binds each given port once: fails loudly if one is taken
-    cfg.cleanup_listen_ports()
+    # MilvusServerConfig.resolve() would test-bind each port without SO_REUSEADDR, which
+    # fails on a restart while old connections are in TIME_WAIT; Milvus itself binds with
+    # SO_REUSEADDR and fails loudly (in its log) if a port is really taken.
+    cfg.resolve_storage()
+    for k in PORT_KEYS:
+        if k in kwargs:
+            cfg.configurable_items[k][1] = kwargs[k]
     cfg.set("system_log_path", "")  # log to stdout
+    unresolved = [k for k, v in cfg.configurable_items.items() if v[1] is None]
+    if unresolved:
+        sys.exit(f"milvus_exec: unresolved config items {unresolved}")
     cfg.write_config()
 
     env = os.environ.copy()
