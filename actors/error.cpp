@@ -20,6 +20,10 @@ const char* to_string(ec code) {
     return "target_unreachable";
   case ec::storage_failure:
     return "storage_failure";
+  case ec::undecodable_record:
+    return "undecodable_record";
+  case ec::unsupported_format:
+    return "unsupported_format";
   case ec::internal:
     return "internal";
   }

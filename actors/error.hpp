@@ -22,6 +22,10 @@ enum class ec : uint8_t {
   target_unreachable,
   /// RocksDB failed (HTTP 500).
   storage_failure,
+  /// A WAL record that cannot be decoded; the message names topic, offset and reason.
+  undecodable_record,
+  /// A WAL record in a format not supported yet (Milvus 2.6).
+  unsupported_format,
   /// Anything else that should not happen (HTTP 500).
   internal,
 };
