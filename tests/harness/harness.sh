@@ -465,6 +465,9 @@ milvus_forget_sessions() { # NAME
   local dir="$CDC_HARNESS_DIR/$1" ep
   [[ -f "$dir/rootpath" ]] || return 0
   pid_alive "$CDC_HARNESS_DIR/etcd/pid" || return 0
+  # only from inside etcd's network namespace (a stop run outside would reach another lo)
+  local epid; read -r epid _ <"$CDC_HARNESS_DIR/etcd/pid"
+  [[ "$(readlink /proc/self/ns/net)" == "$(readlink "/proc/$epid/ns/net" 2>/dev/null)" ]] || return 0
   ep="$(env_get ETCD_ENDPOINTS)"; [[ -n "$ep" ]] || return 0
   python3 - "$ep" "$(cat "$dir/rootpath")/meta/session/" <<'EOF' || log "$1: could not clear its etcd sessions"
 import base64, json, sys, urllib.request
@@ -604,7 +607,7 @@ main() {
     stop) cmd_stop "$@" ;;
     env) state_init; cat "$ENV_FILE" ;;
     status) cmd_status ;;
-    *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$cmd" || "$cmd" == -h || "$cmd" == --help ]] || exit 2 ;;
+    *) awk 'NR>1 && !/^#/{exit} NR>1{sub(/^# ?/,""); print}' "$0"; [[ -z "$cmd" || "$cmd" == -h || "$cmd" == --help ]] || exit 2 ;;
   esac
 }
 
