@@ -39,7 +39,9 @@ struct event {
   /// Where it came from: physical channel (topic) and Kafka offset.
   std::string topic;
   int64_t offset = -1;
-  /// `base.timestamp`: hybrid, (physical_ms << 18) | logical.
+  /// `base.timestamp`: hybrid, (physical_ms << 18) | logical. For Insert and Delete the
+  /// largest of their per-row `timestamps` (Milvus's EndTs): Milvus 2.3.5 writes the Insert
+  /// half of an upsert with `base.timestamp` 0.
   uint64_t timestamp = 0;
   /// The collection the message is about; 0 when the type has none (TimeTick, databases).
   int64_t collection_id = 0;
