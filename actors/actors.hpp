@@ -8,11 +8,14 @@
 //                                                   wait on a task)
 //   supervisor ──dial──▶ target_dialer  (checks a target at create time, off the scheduler)
 //
-// The reader, transformer and writer actors of a task's pipeline join this header when they
-// are built (see spec/architecture.md).
+//   reader ──events──▶ sink (transformer → writer, later)      one reader per task
+//      ▲                 │
+//      └──── credit ─────┘   (bytes the sink is done with: memory stays bounded)
+//   reader ──failure──▶ task   (an undecodable record pauses the task)
 
 #include "actors/error.hpp"
 #include "model/task.hpp"
+#include "wal/decode.hpp"
 
 #include <caf/meta/type_name.hpp>
 #include <caf/type_id.hpp>
@@ -23,6 +26,20 @@
 #include <vector>
 
 // -- message types and atoms ---------------------------------------------------------------
+
+namespace cdc {
+
+/// Decoded WAL events from one poll of a reader, in WAL order within each channel.
+struct event_batch {
+  std::vector<wal::event> events;
+  /// Sum of the record sizes: the credit the sink returns once it is done with the batch.
+  uint64_t bytes = 0;
+};
+
+} // namespace cdc
+
+// Events hold parsed protobuf messages and never leave the node of their task.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cdc::event_batch)
 
 CAF_BEGIN_TYPE_ID_BLOCK(cdc, caf::first_custom_type_id)
 
@@ -44,6 +61,10 @@ CAF_ADD_ATOM(cdc, cdc::atom, position, "position")
 CAF_ADD_ATOM(cdc, cdc::atom, status, "status")
 CAF_ADD_ATOM(cdc, cdc::atom, dial, "dial")
 CAF_ADD_ATOM(cdc, cdc::atom, shutdown, "shutdown")
+CAF_ADD_ATOM(cdc, cdc::atom, events, "events")
+CAF_ADD_ATOM(cdc, cdc::atom, credit, "credit")
+CAF_ADD_ATOM(cdc, cdc::atom, poll, "poll")
+CAF_ADD_ATOM(cdc, cdc::atom, failure, "failure")
 
 CAF_END_TYPE_ID_BLOCK(cdc)
 
@@ -106,6 +127,22 @@ using task_actor = caf::typed_actor<
     caf::replies_to<atom::position>::with<std::vector<checkpoint>>,
     // Stops the pipeline, writes the last checkpoints and terminates (delete, shutdown).
     caf::reacts_to<atom::shutdown>>;
+
+/// Reads the WAL topics of one task from Kafka and decodes them (a detached actor: librdkafka
+/// blocks). It polls only while the bytes it sent and the sink has not returned stay under
+/// its credit limit.
+using reader_actor = caf::typed_actor<
+    // The sink is done with this many bytes of events: the reader may read as much again.
+    caf::reacts_to<atom::credit, uint64_t>,
+    // Reads once more (the reader's own loop; sent to itself while it has credit).
+    caf::reacts_to<atom::poll>>;
+
+/// Receives what a reader decoded.
+using event_sink_actor = caf::typed_actor<
+    // A batch of events; the sink returns `bytes` as credit to the reader when done with it.
+    caf::reacts_to<atom::events, event_batch, reader_actor>,
+    // The reader stopped on a record it cannot get past; the text names topic, offset, reason.
+    caf::reacts_to<atom::failure, std::string>>;
 
 /// Checks that a target Milvus answers (with its credentials) before a task is stored.
 using target_dialer_actor = caf::typed_actor<

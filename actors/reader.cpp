@@ -1,0 +1,87 @@
+#include "actors/reader.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace cdc {
+
+namespace {
+
+using reader_pointer = reader_actor::stateful_pointer<reader_state>;
+
+/// Stops reading for good and tells the sink why.
+void fail(reader_pointer self, const std::string& reason) {
+  spdlog::error("reader {}: {}", self->state.cfg.kafka.client_id, reason);
+  self->send(self->state.sink, atom::failure_v, reason);
+  self->quit();
+}
+
+void poll_once(reader_pointer self) {
+  auto& st = self->state;
+  if (st.credit <= 0) {
+    st.stalled = true;
+    return;
+  }
+  auto budget = std::min<uint64_t>(st.cfg.max_batch_bytes, static_cast<uint64_t>(st.credit));
+  auto polled = st.kafka->poll(st.cfg.poll_timeout, 100000, budget);
+  for (const auto& condition : polled.transient_errors)
+    if (condition != st.last_condition) {
+      // librdkafka reconnects and waits for missing topics by itself; say so once.
+      spdlog::warn("reader {}: Kafka: {} (retrying)", st.cfg.kafka.client_id, condition);
+      st.last_condition = condition;
+    }
+  if (!polled.records.empty()) {
+    if (!st.last_condition.empty())
+      spdlog::info("reader {}: reading again", st.cfg.kafka.client_id);
+    st.last_condition.clear();
+    event_batch batch;
+    batch.events.reserve(polled.records.size());
+    for (const auto& record : polled.records) {
+      auto decoded = wal::decode(record);
+      if (!decoded) {
+        // Nothing after this record is sent: the sink gets every event before it, in order.
+        if (!batch.events.empty())
+          self->send(st.sink, atom::events_v, std::move(batch), reader_actor{self});
+        return fail(self, message_of(decoded.error()));
+      }
+      batch.bytes += record.value.size();
+      batch.events.push_back(std::move(*decoded));
+    }
+    st.credit -= static_cast<int64_t>(batch.bytes);
+    self->send(st.sink, atom::events_v, std::move(batch), reader_actor{self});
+  }
+  self->send(self, atom::poll_v);
+}
+
+} // namespace
+
+reader_actor::behavior_type reader(reader_pointer self, reader_config cfg, event_sink_actor sink) {
+  self->state.cfg = std::move(cfg);
+  self->state.sink = std::move(sink);
+  self->state.credit = static_cast<int64_t>(self->state.cfg.max_inflight_bytes);
+  auto opened = source::kafka_reader::open(self->state.cfg.kafka);
+  if (!opened) {
+    fail(self, message_of(opened.error()));
+    return {[](atom::credit, uint64_t) {}, [](atom::poll) {}};
+  }
+  self->state.kafka = std::move(*opened);
+  if (auto err = self->state.kafka->assign(self->state.cfg.channels)) {
+    fail(self, message_of(err));
+    return {[](atom::credit, uint64_t) {}, [](atom::poll) {}};
+  }
+  spdlog::info("reader {}: reading {} channel(s) from {}", self->state.cfg.kafka.client_id,
+               self->state.cfg.channels.size(), self->state.cfg.kafka.brokers);
+  self->send(self, atom::poll_v);
+  return {
+      [=](atom::credit, uint64_t bytes) {
+        auto& st = self->state;
+        st.credit += static_cast<int64_t>(bytes);
+        if (st.stalled && st.credit > 0) {
+          st.stalled = false;
+          self->send(self, atom::poll_v);
+        }
+      },
+      [=](atom::poll) { poll_once(self); },
+  };
+}
+
+} // namespace cdc

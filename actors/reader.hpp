@@ -1,0 +1,40 @@
+#pragma once
+
+#include "actors/actors.hpp"
+#include "source/kafka_reader.hpp"
+
+#include <chrono>
+#include <memory>
+
+namespace cdc {
+
+/// What a reader reads and how much it may hold in flight.
+struct reader_config {
+  source::kafka_settings kafka;
+  std::vector<source::start_point> channels;
+  /// Bytes of events sent to the sink and not yet returned as credit.
+  uint64_t max_inflight_bytes = 64ull << 20;
+  /// Bytes taken in one poll (one batch), at most.
+  uint64_t max_batch_bytes = 8ull << 20;
+  /// How long one poll waits for the first record; also the longest a credit message waits.
+  std::chrono::milliseconds poll_timeout{100};
+};
+
+struct reader_state {
+  static constexpr const char* name = "reader";
+  reader_config cfg;
+  std::unique_ptr<source::kafka_reader> kafka;
+  event_sink_actor sink;
+  /// Bytes that may still be sent before the sink returns some.
+  int64_t credit = 0;
+  /// No poll is scheduled: waiting for credit.
+  bool stalled = false;
+  /// The last transient Kafka condition logged, so that a broker outage logs once.
+  std::string last_condition;
+};
+
+/// Reads `cfg.channels` and sends decoded events to `sink`. Spawn it detached.
+reader_actor::behavior_type reader(reader_actor::stateful_pointer<reader_state> self,
+                                   reader_config cfg, event_sink_actor sink);
+
+} // namespace cdc
