@@ -19,3 +19,10 @@ echo "---- black-box suite: build/cdc-server against milvus-lite at $LITE_URI"
 echo "---- smoke test: source Milvus 2.3.5 WAL in Kafka"
 "$harness" start source
 tests/smoke/run.sh -q
+
+echo "---- integration tests: reader against the real Kafka"
+set -a
+# shellcheck disable=SC1091
+. "$CDC_HARNESS_DIR/env"
+set +a
+build/tests/integration_tests
