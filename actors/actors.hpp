@@ -8,10 +8,11 @@
 //                                                   wait on a task)
 //   supervisor ──dial──▶ target_dialer  (checks a target at create time, off the scheduler)
 //
-//   reader ──events──▶ sink (transformer → writer, later)      one reader per task
-//      ▲                 │
-//      └──── credit ─────┘   (bytes the sink is done with: memory stays bounded)
-//   reader ──failure──▶ task   (an undecodable record pauses the task)
+//   task ──spawns──▶ reader ──events──▶ writer ──gRPC──▶ target Milvus
+//     ▲                ▲                  │
+//     │                └───── credit ─────┤   (bytes the writer is done with: memory stays
+//     └──── progress, failure ────────────┘    bounded whatever the backlog)
+//   progress: positions applied on the target → checkpoints; failure: the task pauses.
 
 #include "actors/error.hpp"
 #include "model/task.hpp"
@@ -65,6 +66,7 @@ CAF_ADD_ATOM(cdc, cdc::atom, events, "events")
 CAF_ADD_ATOM(cdc, cdc::atom, credit, "credit")
 CAF_ADD_ATOM(cdc, cdc::atom, poll, "poll")
 CAF_ADD_ATOM(cdc, cdc::atom, failure, "failure")
+CAF_ADD_ATOM(cdc, cdc::atom, progress, "progress")
 
 CAF_END_TYPE_ID_BLOCK(cdc)
 
@@ -117,7 +119,8 @@ typename Inspector::result_type inspect(Inspector& f, checkpoint& x) {
 
 // -- actor interfaces ----------------------------------------------------------------------
 
-/// One CDC task: owns its life cycle and (later) its reader → transformer → writer pipeline.
+/// One CDC task: owns its life cycle and its reader → writer pipeline, and writes the
+/// checkpoints the pipeline reports.
 using task_actor = caf::typed_actor<
     // Stops replication after the batch in flight; keeps the checkpoint. Running -> Paused.
     caf::reacts_to<atom::pause>,
@@ -126,7 +129,12 @@ using task_actor = caf::typed_actor<
     // Answers the checkpoint of every source channel.
     caf::replies_to<atom::position>::with<std::vector<checkpoint>>,
     // Stops the pipeline, writes the last checkpoints and terminates (delete, shutdown).
-    caf::reacts_to<atom::shutdown>>;
+    caf::reacts_to<atom::shutdown>,
+    // The pipeline reached these positions (applied on the target, or resolved start points):
+    // the task stores them as checkpoints.
+    caf::reacts_to<atom::progress, std::vector<checkpoint>>,
+    // The pipeline stopped on an error it cannot get past: the task pauses with it as reason.
+    caf::reacts_to<atom::failure, std::string>>;
 
 /// Reads the WAL topics of one task from Kafka and decodes them (a detached actor: librdkafka
 /// blocks). It polls only while the bytes it sent and the sink has not returned stay under
@@ -137,12 +145,10 @@ using reader_actor = caf::typed_actor<
     // Reads once more (the reader's own loop; sent to itself while it has credit).
     caf::reacts_to<atom::poll>>;
 
-/// Receives what a reader decoded.
+/// Receives what a reader decoded (the writer of the task).
 using event_sink_actor = caf::typed_actor<
     // A batch of events; the sink returns `bytes` as credit to the reader when done with it.
-    caf::reacts_to<atom::events, event_batch, reader_actor>,
-    // The reader stopped on a record it cannot get past; the text names topic, offset, reason.
-    caf::reacts_to<atom::failure, std::string>>;
+    caf::reacts_to<atom::events, event_batch, reader_actor>>;
 
 /// Checks that a target Milvus answers (with its credentials) before a task is stored.
 using target_dialer_actor = caf::typed_actor<

@@ -8,11 +8,26 @@ namespace {
 
 using reader_pointer = reader_actor::stateful_pointer<reader_state>;
 
-/// Stops reading for good and tells the sink why.
+/// Stops reading for good and tells the task why.
 void fail(reader_pointer self, const std::string& reason) {
   spdlog::error("reader {}: {}", self->state.cfg.kafka.client_id, reason);
-  self->send(self->state.sink, atom::failure_v, reason);
+  self->send(self->state.owner, atom::failure_v, reason);
   self->quit();
+}
+
+/// Turns "from the end" into the offset the topic ends at now, and reports those starts as
+/// checkpoints (the offset before the start). A topic that does not exist yet starts at its
+/// beginning: everything it will hold is new.
+std::vector<checkpoint> resolve_starts(reader_pointer self) {
+  std::vector<checkpoint> resolved;
+  for (auto& channel : self->state.cfg.channels) {
+    if (channel.offset != source::start_point::from_end)
+      continue;
+    auto end = self->state.kafka->end_offset(channel.topic, std::chrono::seconds{10});
+    channel.offset = end ? *end : 0;
+    resolved.push_back(checkpoint{channel.topic, channel.offset - 1, 0});
+  }
+  return resolved;
 }
 
 void poll_once(reader_pointer self) {
@@ -54,9 +69,11 @@ void poll_once(reader_pointer self) {
 
 } // namespace
 
-reader_actor::behavior_type reader(reader_pointer self, reader_config cfg, event_sink_actor sink) {
+reader_actor::behavior_type reader(reader_pointer self, reader_config cfg, event_sink_actor sink,
+                                   task_actor owner) {
   self->state.cfg = std::move(cfg);
   self->state.sink = std::move(sink);
+  self->state.owner = std::move(owner);
   self->state.credit = static_cast<int64_t>(self->state.cfg.max_inflight_bytes);
   auto opened = source::kafka_reader::open(self->state.cfg.kafka);
   if (!opened) {
@@ -64,6 +81,8 @@ reader_actor::behavior_type reader(reader_pointer self, reader_config cfg, event
     return {[](atom::credit, uint64_t) {}, [](atom::poll) {}};
   }
   self->state.kafka = std::move(*opened);
+  if (auto resolved = resolve_starts(self); !resolved.empty())
+    self->send(self->state.owner, atom::progress_v, std::move(resolved));
   if (auto err = self->state.kafka->assign(self->state.cfg.channels)) {
     fail(self, message_of(err));
     return {[](atom::credit, uint64_t) {}, [](atom::poll) {}};

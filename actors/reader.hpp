@@ -25,6 +25,7 @@ struct reader_state {
   reader_config cfg;
   std::unique_ptr<source::kafka_reader> kafka;
   event_sink_actor sink;
+  task_actor owner;
   /// Bytes that may still be sent before the sink returns some.
   int64_t credit = 0;
   /// No poll is scheduled: waiting for credit.
@@ -33,8 +34,11 @@ struct reader_state {
   std::string last_condition;
 };
 
-/// Reads `cfg.channels` and sends decoded events to `sink`. Spawn it detached.
+/// Reads `cfg.channels` and sends decoded events to `sink`. Start points "from the end" are
+/// resolved to offsets first and reported to `owner` as checkpoints, so that a restart
+/// continues where this start began. A record it cannot decode stops it and is reported to
+/// `owner`. Spawn it detached.
 reader_actor::behavior_type reader(reader_actor::stateful_pointer<reader_state> self,
-                                   reader_config cfg, event_sink_actor sink);
+                                   reader_config cfg, event_sink_actor sink, task_actor owner);
 
 } // namespace cdc

@@ -42,8 +42,8 @@ void publish_task_counts(supervisor_pointer self) {
 }
 
 void spawn_task(supervisor_pointer self, const task_record& record) {
-  auto handle =
-      self->spawn(task, record, self->state.cfg.db, caf::actor_cast<supervisor_actor>(self));
+  auto handle = self->spawn(task, record, self->state.cfg.db,
+                            caf::actor_cast<supervisor_actor>(self), self->state.cfg.pipeline);
   self->monitor(handle);
   self->state.tasks[record.spec.task_id] = {record, handle, false};
 }

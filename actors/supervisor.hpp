@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/task.hpp"
 
 #include <cstddef>
 #include <map>
@@ -24,6 +25,8 @@ struct supervisor_config {
   target_dialer_actor dialer;
   /// Optional; receives the cdc_tasks gauges.
   std::shared_ptr<metrics::registry> metrics;
+  /// What task pipelines need; tasks without it only track their state.
+  std::shared_ptr<const pipeline_config> pipeline;
 };
 
 /// State of the supervisor: the tasks it owns and the creates still dialing their target.

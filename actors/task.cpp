@@ -1,5 +1,7 @@
 #include "actors/task.hpp"
 
+#include "actors/reader.hpp"
+#include "milvus/position.hpp"
 #include "storage/store.hpp"
 
 #include <spdlog/spdlog.h>
@@ -9,6 +11,10 @@ namespace cdc {
 namespace {
 
 using task_pointer = task_actor::stateful_pointer<task_actor_state>;
+
+const std::string& id_of(task_pointer self) {
+  return self->state.record.spec.task_id;
+}
 
 /// Moves the task to `to`: stored first, so that a crash right after never loses a
 /// transition the client was told about; then reported to the supervisor.
@@ -24,58 +30,158 @@ caf::error transition(task_pointer self, task_state to, std::string reason) {
     spdlog::info("task {}: {} -> {}{}{}", next.spec.task_id, to_string(self->state.record.state),
                  to_string(to), next.reason.empty() ? "" : ": ", next.reason);
   self->state.record = std::move(next);
-  self->send(self->state.supervisor, atom::status_v, self->state.record.spec.task_id, to,
-             self->state.record.reason);
+  self->send(self->state.supervisor, atom::status_v, id_of(self), to, self->state.record.reason);
   return {};
 }
 
-/// Brings the task to Running. The reader, transformer and writer of the pipeline are
-/// spawned here once they exist; until then Running means the task is armed.
+/// Where to read each channel: after its checkpoint; on the very first start from the
+/// positions given at create, from the beginning for use_start_position, else from the end
+/// (only what is written from now on).
+std::vector<source::start_point> start_points(task_pointer self) {
+  const auto& cfg = *self->state.pipeline;
+  std::vector<std::string> topics;
+  for (int i = 0; i < cfg.dml_channel_num; ++i)
+    topics.push_back(wal::dml_topic(cfg.cluster_prefix, i));
+  topics.push_back(cfg.replicate_channel);
+
+  std::map<std::string, int64_t> first_start; // topic -> offset, for the first start only
+  bool from_beginning = false;
+  for (const auto& [db, refs] : self->state.record.spec.db_collections)
+    for (const auto& ref : refs) {
+      from_beginning = from_beginning || ref.use_start_position;
+      for (const auto& [vchannel, encoded] : ref.positions)
+        if (auto pos = milvus::decode_position(encoded)) {
+          auto topic = std::string{wal::physical_channel(vchannel)};
+          auto next = pos->offset + 1;
+          auto it = first_start.find(topic);
+          first_start[topic] = it == first_start.end() ? next : std::min(it->second, next);
+        }
+    }
+  std::vector<source::start_point> points;
+  for (const auto& topic : topics) {
+    if (auto cp = self->state.checkpoints.find(topic); cp != self->state.checkpoints.end())
+      points.push_back({topic, cp->second.offset + 1});
+    else if (auto given = first_start.find(topic); given != first_start.end())
+      points.push_back({topic, given->second});
+    else if (from_beginning && topic != cfg.replicate_channel)
+      points.push_back({topic, source::start_point::from_beginning});
+    else
+      points.push_back({topic, source::start_point::from_end});
+  }
+  return points;
+}
+
+void start_pipeline(task_pointer self) {
+  const auto& cfg = self->state.pipeline;
+  if (!cfg || !cfg->spawn_writer || self->state.reader)
+    return;
+  auto owner = caf::actor_cast<task_actor>(self);
+  self->state.writer = cfg->spawn_writer(self, self->state.record, owner);
+  reader_config rc;
+  rc.kafka = cfg->kafka;
+  rc.kafka.client_id = "milvus-cdc-cpp-" + id_of(self);
+  rc.channels = start_points(self);
+  rc.max_inflight_bytes = cfg->max_inflight_bytes;
+  rc.max_batch_bytes = cfg->max_batch_bytes;
+  self->state.reader =
+      self->spawn<caf::detached>(reader, std::move(rc), self->state.writer, std::move(owner));
+  self->monitor(self->state.reader);
+  self->monitor(self->state.writer);
+}
+
+/// Stops reader and writer; the writer finishes the batch it is applying first, and the
+/// progress it reports on the way out is still stored.
+void stop_pipeline(task_pointer self) {
+  for (auto handle : {caf::actor_cast<caf::actor>(self->state.reader),
+                      caf::actor_cast<caf::actor>(self->state.writer)})
+    if (handle) {
+      self->demonitor(handle);
+      self->send_exit(handle, caf::exit_reason::user_shutdown);
+    }
+  self->state.reader = nullptr;
+  self->state.writer = nullptr;
+}
+
+/// Brings the task to Running and starts its pipeline from the checkpoints.
 caf::error start(task_pointer self) {
-  return transition(self, task_state::running, {});
+  if (auto err = transition(self, task_state::running, {}))
+    return err;
+  start_pipeline(self);
+  return {};
+}
+
+/// The pipeline cannot go on: pause with `reason`, keeping the checkpoints.
+void pause_on_failure(task_pointer self, const std::string& reason) {
+  stop_pipeline(self);
+  if (self->state.record.state == task_state::paused)
+    return;
+  spdlog::error("task {}: pausing: {}", id_of(self), reason);
+  if (auto err = transition(self, task_state::paused, reason))
+    spdlog::error("task {}: cannot store the pause: {}", id_of(self), message_of(err));
 }
 
 } // namespace
 
 task_actor::behavior_type task(task_pointer self, task_record record, std::shared_ptr<store> db,
-                               supervisor_actor supervisor) {
+                               supervisor_actor supervisor,
+                               std::shared_ptr<const pipeline_config> pipeline) {
   self->state.record = std::move(record);
   self->state.db = std::move(db);
   self->state.supervisor = std::move(supervisor);
+  self->state.pipeline = std::move(pipeline);
+  if (auto stored = self->state.db->checkpoints(id_of(self)))
+    for (auto& cp : *stored)
+      self->state.checkpoints[cp.channel] = cp;
+  else
+    spdlog::error("task {}: cannot read its checkpoints: {}", id_of(self),
+                  message_of(stored.error()));
+  self->set_down_handler([=](const caf::down_msg& down) {
+    // Reader or writer died without being asked to.
+    pause_on_failure(self, "the pipeline stopped unexpectedly: " + caf::to_string(down.reason));
+  });
   if (self->state.record.state != task_state::paused) {
     // Initial: created (or crashed right after create) and never started; Running: it was
     // running when the server stopped. Both continue.
     if (auto err = start(self))
-      spdlog::error("task {}: cannot start: {}", self->state.record.spec.task_id, message_of(err));
+      spdlog::error("task {}: cannot start: {}", id_of(self), message_of(err));
   }
   return {
       [=](atom::pause) -> caf::result<void> {
-        const auto& id = self->state.record.spec.task_id;
         if (self->state.record.state == task_state::paused)
-          return make_error(ec::invalid_transition, "task " + id + " is already paused");
+          return make_error(ec::invalid_transition, "task " + id_of(self) + " is already paused");
+        stop_pipeline(self);
         if (auto err = transition(self, task_state::paused, "paused by request"))
           return err;
         return caf::unit;
       },
       [=](atom::resume) -> caf::result<void> {
-        const auto& id = self->state.record.spec.task_id;
         if (self->state.record.state == task_state::running)
-          return make_error(ec::invalid_transition, "task " + id + " is already running");
+          return make_error(ec::invalid_transition, "task " + id_of(self) + " is already running");
         if (auto err = start(self))
           return err;
         return caf::unit;
       },
-      [=](atom::position) -> caf::result<std::vector<checkpoint>> {
-        auto checkpoints = self->state.db->checkpoints(self->state.record.spec.task_id);
-        if (!checkpoints)
-          return checkpoints.error();
-        return std::move(*checkpoints);
+      [=](atom::position) {
+        std::vector<checkpoint> result;
+        for (const auto& [channel, cp] : self->state.checkpoints)
+          result.push_back(cp);
+        return result;
       },
       [=](atom::shutdown) -> caf::result<void> {
-        // Nothing is in flight yet; the pipeline's last checkpoints are written here later.
+        stop_pipeline(self);
         self->quit();
         return caf::unit;
       },
+      [=](atom::progress, std::vector<checkpoint>& reached) {
+        for (auto& cp : reached) {
+          if (auto err = self->state.db->put_checkpoint(id_of(self), cp)) {
+            pause_on_failure(self, message_of(err));
+            return;
+          }
+          self->state.checkpoints[cp.channel] = std::move(cp);
+        }
+      },
+      [=](atom::failure, const std::string& reason) { pause_on_failure(self, reason); },
   };
 }
 

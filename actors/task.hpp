@@ -1,25 +1,51 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "source/kafka_reader.hpp"
 
+#include <functional>
+#include <map>
 #include <memory>
 
 namespace cdc {
 
 class store;
 
-/// State of a task actor: the task as stored, and where to report.
+/// What every task's pipeline needs from the server's configuration.
+struct pipeline_config {
+  source::kafka_settings kafka;
+  /// Topics: <cluster_prefix>-rootcoord-dml_<0..dml_channel_num-1> and the replicate channel.
+  std::string cluster_prefix = "by-dev";
+  int dml_channel_num = 16;
+  std::string replicate_channel = "by-dev-replicate-msg";
+  /// Bytes of events in flight between reader and writer, and per reader batch.
+  uint64_t max_inflight_bytes = 64ull << 20;
+  uint64_t max_batch_bytes = 8ull << 20;
+  /// Spawns the writer of a task (it reports to the task). Without one a task has no
+  /// pipeline: Running then only means armed (the control-plane tests use this).
+  std::function<event_sink_actor(caf::local_actor* parent, const task_record& task,
+                                 task_actor owner)>
+      spawn_writer;
+};
+
+/// State of a task actor: the task as stored, its checkpoints, and its pipeline.
 struct task_actor_state {
   static constexpr const char* name = "task";
   task_record record;
   std::shared_ptr<store> db;
   supervisor_actor supervisor;
+  std::shared_ptr<const pipeline_config> pipeline;
+  /// channel -> last position applied on the target (mirrors what is stored).
+  std::map<std::string, checkpoint> checkpoints;
+  reader_actor reader;
+  event_sink_actor writer;
 };
 
 /// Runs one CDC task. Starts it right away when its stored state is Initial or Running; a
 /// Paused task waits for `resume`.
 task_actor::behavior_type task(task_actor::stateful_pointer<task_actor_state> self,
                                task_record record, std::shared_ptr<store> db,
-                               supervisor_actor supervisor);
+                               supervisor_actor supervisor,
+                               std::shared_ptr<const pipeline_config> pipeline);
 
 } // namespace cdc

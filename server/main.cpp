@@ -138,7 +138,14 @@ int main(int argc, char** argv) {
   caf::actor_system system{actor_cfg};
   auto metrics = std::make_shared<cdc::metrics::registry>();
   auto dialer = system.spawn(cdc::target_dialer, cdc::target_check{cdc::milvus::check_target});
-  cdc::supervisor_config sup_cfg{static_cast<size_t>(cfg.max_task_num), db, dialer, metrics};
+  auto pipeline = std::make_shared<cdc::pipeline_config>();
+  pipeline->kafka.brokers = cfg.source.kafka_brokers;
+  pipeline->kafka.options = cfg.source.kafka_options;
+  pipeline->cluster_prefix = cfg.source.cluster_prefix;
+  pipeline->dml_channel_num = static_cast<int>(cfg.source.dml_channel_num);
+  pipeline->replicate_channel = cfg.source.replicate_channel;
+  cdc::supervisor_config sup_cfg{static_cast<size_t>(cfg.max_task_num), db, dialer, metrics,
+                                 pipeline};
   auto supervisor = system.spawn(cdc::supervisor, sup_cfg, std::move(*stored));
 
   auto stop_actors = [&] {

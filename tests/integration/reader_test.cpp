@@ -22,6 +22,7 @@ struct received {
   std::condition_variable changed;
   std::vector<wal::event> events;
   std::vector<std::string> failures;
+  std::vector<checkpoint> progress;
   uint64_t bytes = 0;
   /// When false the sink keeps the credit: the reader must stop at its limit.
   bool return_credit = true;
@@ -49,6 +50,22 @@ event_sink_actor::behavior_type collecting_sink(event_sink_actor::pointer self,
           into->withheld.emplace_back(source, batch.bytes);
         into->changed.notify_all();
       },
+  };
+}
+
+/// Stands in for the task: records what the reader reports to its owner.
+task_actor::behavior_type recording_owner(task_actor::pointer, std::shared_ptr<received> into) {
+  return {
+      [](atom::pause) {},
+      [](atom::resume) {},
+      [](atom::position) { return std::vector<checkpoint>{}; },
+      [](atom::shutdown) {},
+      [=](atom::progress, std::vector<checkpoint>& cps) {
+        std::lock_guard lock{into->mutex};
+        for (auto& cp : cps)
+          into->progress.push_back(std::move(cp));
+        into->changed.notify_all();
+      },
       [=](atom::failure, const std::string& why) {
         std::lock_guard lock{into->mutex};
         into->failures.push_back(why);
@@ -62,6 +79,7 @@ struct reader_fixture {
   caf::actor_system sys{cfg};
   std::shared_ptr<received> got = std::make_shared<received>();
   event_sink_actor sink = sys.spawn(collecting_sink, got);
+  task_actor owner = sys.spawn(recording_owner, got);
   std::string prefix = test::unique_prefix();
   std::vector<reader_actor> readers;
 
@@ -69,6 +87,7 @@ struct reader_fixture {
     for (auto& r : readers)
       caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);
   }
 
   std::string topic(const std::string& suffix) { return prefix + "-" + suffix; }
@@ -81,7 +100,7 @@ struct reader_fixture {
     rc.channels = std::move(channels);
     rc.max_inflight_bytes = max_inflight;
     rc.max_batch_bytes = max_batch;
-    auto r = sys.spawn<caf::detached>(reader, rc, sink);
+    auto r = sys.spawn<caf::detached>(reader, rc, sink, owner);
     readers.push_back(r);
     return r;
   }
@@ -228,4 +247,27 @@ TEST_CASE_FIXTURE(reader_fixture, "reader_waits_for_a_topic_that_does_not_exist_
   std::lock_guard lock{got->mutex};
   CHECK(got->failures.empty());
   CHECK(got->events.front().timestamp == 42);
+}
+
+TEST_CASE_FIXTURE(reader_fixture, "a_new_reader_starts_at_the_end_and_reports_that_start") {
+  auto dml = topic("rootcoord-dml_4");
+  test::producer out;
+  for (uint64_t i = 0; i < 5; ++i)
+    out.send(dml, time_tick(i));
+  out.flush();
+  start_reader({{dml, source::start_point::from_end}});
+  // The start is reported as a checkpoint at the last existing record (offset 4) ...
+  REQUIRE(got->wait_until([&] { return !got->progress.empty(); }));
+  {
+    std::lock_guard lock{got->mutex};
+    CHECK(got->progress.front() == checkpoint{dml, 4, 0});
+  }
+  // ... and only records written after the start are read.
+  out.send(dml, time_tick(100));
+  out.flush();
+  REQUIRE(got->wait_until([&] { return !got->events.empty(); }));
+  std::lock_guard lock{got->mutex};
+  CHECK(got->events.size() == 1);
+  CHECK(got->events.front().offset == 5);
+  CHECK(got->events.front().timestamp == 100);
 }

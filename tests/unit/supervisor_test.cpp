@@ -33,8 +33,8 @@ struct supervisor_fixture : test::actor_fixture {
 
   void start(size_t max_tasks = 100, std::vector<task_record> stored = {}) {
     auto dialer = sys.spawn(scripted_dialer);
-    sup =
-        sys.spawn(supervisor, supervisor_config{max_tasks, db, dialer, nullptr}, std::move(stored));
+    sup = sys.spawn(supervisor, supervisor_config{max_tasks, db, dialer, nullptr, nullptr},
+                    std::move(stored));
     sched.run();
   }
 
@@ -167,9 +167,9 @@ TEST_CASE_FIXTURE(supervisor_fixture, "stored_tasks_come_back_in_their_state") {
 }
 
 TEST_CASE_FIXTURE(supervisor_fixture, "position_answers_the_task_checkpoints") {
-  start();
-  REQUIRE(create(test::sample_spec("t")));
+  // Checkpoints as a task restored after a restart finds them.
   REQUIRE_FALSE(db->put_checkpoint("t", {"by-dev-rootcoord-dml_1", 5, 6}));
+  start(100, {{test::sample_spec("t"), task_state::running, {}}});
   auto cps = ask<std::vector<checkpoint>>(sup, atom::position_v, std::string{"t"});
   REQUIRE(cps);
   REQUIRE(cps->size() == 1);

@@ -40,7 +40,7 @@ struct task_fixture : test::actor_fixture {
   task_actor spawn_task(task_state state) {
     task_record record{test::sample_spec("t1"), state, {}};
     REQUIRE_FALSE(db->put_task(record));
-    auto handle = sys.spawn(task, record, db, caf::actor_cast<supervisor_actor>(self));
+    auto handle = sys.spawn(task, record, db, caf::actor_cast<supervisor_actor>(self), nullptr);
     sched.run();
     spawned.push_back(handle);
     return handle;
@@ -75,13 +75,37 @@ TEST_CASE_FIXTURE(task_fixture, "task_pause_and_resume_refuse_no_op_transitions"
   CHECK(message_of(err).find("already paused") != std::string::npos);
 }
 
-TEST_CASE_FIXTURE(task_fixture, "task_answers_its_stored_checkpoints") {
+TEST_CASE_FIXTURE(task_fixture, "task_stores_the_progress_its_pipeline_reports") {
   auto t = spawn_task(task_state::running);
-  REQUIRE_FALSE(db->put_checkpoint("t1", {"by-dev-rootcoord-dml_0", 9, 99}));
+  self->send(t, atom::progress_v,
+             std::vector<checkpoint>{{"by-dev-rootcoord-dml_0", 9, 99}, {"x", 1, 2}});
+  self->send(t, atom::progress_v, std::vector<checkpoint>{{"by-dev-rootcoord-dml_0", 10, 100}});
+  sched.run();
+  auto stored = db->checkpoints("t1");
+  REQUIRE(stored);
+  CHECK(*stored == std::vector<checkpoint>{{"by-dev-rootcoord-dml_0", 10, 100}, {"x", 1, 2}});
   auto cps = ask<std::vector<checkpoint>>(t, atom::position_v);
   REQUIRE(cps);
-  REQUIRE(cps->size() == 1);
-  CHECK(cps->front().offset == 9);
+  CHECK(*cps == *stored);
+}
+
+TEST_CASE_FIXTURE(task_fixture, "task_answers_the_checkpoints_stored_before_a_restart") {
+  REQUIRE_FALSE(db->put_checkpoint("t1", {"by-dev-rootcoord-dml_3", 41, 7}));
+  auto t = spawn_task(task_state::paused);
+  auto cps = ask<std::vector<checkpoint>>(t, atom::position_v);
+  REQUIRE(cps);
+  CHECK(*cps == std::vector<checkpoint>{{"by-dev-rootcoord-dml_3", 41, 7}});
+}
+
+TEST_CASE_FIXTURE(task_fixture, "pipeline_failure_pauses_the_task_with_the_reason") {
+  auto t = spawn_task(task_state::running);
+  self->send(t, atom::failure_v, std::string{"topic x offset 3: not a protobuf message"});
+  sched.run();
+  auto tasks = db->load_tasks();
+  REQUIRE(tasks);
+  CHECK(tasks->front().state == task_state::paused);
+  CHECK(tasks->front().reason == "topic x offset 3: not a protobuf message");
+  CHECK(last_report() == task_state::paused);
 }
 
 TEST_CASE_FIXTURE(task_fixture, "task_terminates_on_shutdown") {

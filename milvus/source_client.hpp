@@ -1,0 +1,66 @@
+#pragma once
+
+// The source Milvus's public API, for what the WAL does not say: which database a collection
+// belongs to, the schema of collections that existed before the task started, and the list
+// of databases and collections a `*` selection covers.
+
+#include "model/task.hpp"
+
+#include "milvus.grpc.pb.h"
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace grpc {
+class Channel;
+class ClientContext;
+} // namespace grpc
+
+namespace cdc::milvus {
+
+/// A collection as the source describes it.
+struct source_collection {
+  int64_t id = 0;
+  std::string db_name;
+  std::string name;
+  ::milvus::proto::schema::CollectionSchema schema;
+  std::vector<std::string> virtual_channels;
+  std::vector<std::string> physical_channels;
+};
+
+class source_client {
+public:
+  /// Dials lazily; `uri` and `token` as in the `source.milvus` configuration.
+  source_client(std::string uri, std::string token,
+                std::chrono::seconds deadline = std::chrono::seconds{10});
+
+  /// Describes a collection by id (whatever its database); `ec::task_not_found`-free: a
+  /// collection that no longer exists is an error naming the id.
+  caf::expected<source_collection> describe(int64_t collection_id);
+
+  /// Describes a collection by database and name.
+  caf::expected<source_collection> describe(const std::string& db_name, const std::string& name);
+
+  /// The databases of the source.
+  caf::expected<std::vector<std::string>> databases();
+
+  /// The collections of one database.
+  caf::expected<std::vector<std::string>> collections(const std::string& db_name);
+
+private:
+  caf::expected<source_collection> describe(::milvus::proto::milvus::DescribeCollectionRequest req);
+
+  /// Sets deadline, credentials and database of `ctx`; a stub on the (lazily opened) channel.
+  caf::expected<std::unique_ptr<::milvus::proto::milvus::MilvusService::Stub>>
+  prepare(grpc::ClientContext& ctx, const std::string& db_name);
+
+  target_params params_;
+  std::chrono::seconds deadline_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+} // namespace cdc::milvus
