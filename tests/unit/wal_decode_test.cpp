@@ -797,12 +797,18 @@ const pb::schema::FieldSchema* field_named(const pb::schema::CollectionSchema& s
   return nullptr;
 }
 
-/// The event of `events` at (topic, offset).
-const event& at(const std::vector<event>& events, const std::string& topic, int64_t offset) {
+/// The events of `collection`, in time order (then topic, offset): offsets and topics of
+/// a re-capture may differ, names and the order of the workload's steps do not.
+std::vector<const event*> of(const std::vector<event>& events, const std::string& collection) {
+  std::vector<const event*> out;
   for (auto& ev : events)
-    if (ev.topic == topic && ev.offset == offset)
-      return ev;
-  throw std::runtime_error("no event at " + topic + " offset " + std::to_string(offset));
+    if (ev.collection_name == collection)
+      out.push_back(&ev);
+  std::sort(out.begin(), out.end(), [](const event* x, const event* y) {
+    return std::tie(x->timestamp, x->topic, x->offset) <
+           std::tie(y->timestamp, y->topic, y->offset);
+  });
+  return out;
 }
 
 float float_vec(int i, int j) { // capture.py: round(0.1 * ((i * 7 + j) % 10), 3)
@@ -967,7 +973,9 @@ TEST_CASE("captured_inserts_of_every_scalar_type_and_float_vectors") {
   }
 
   // 6 rows in one message (1 shard)
-  const auto& first = at(events, "by-dev-rootcoord-dml_0", 3);
+  auto all_inserts = of(events, "fx_all_types");
+  REQUIRE(all_inserts.size() == 2);
+  const auto& first = *all_inserts[0];
   CHECK(first.collection_id == all_id);
   CHECK(first.collection_name == "fx_all_types");
   CHECK(first.shard_name == "by-dev-rootcoord-dml_0_" + std::to_string(all_id) + "v0");
@@ -1031,7 +1039,7 @@ TEST_CASE("captured_inserts_of_every_scalar_type_and_float_vectors") {
   check_rows(*ins, {0, 1, 2, 3, 4, 5}, "v1");
 
   // the upsert's Insert half: rows 2, 3 with tag v2, base.timestamp 0
-  const auto& up = at(events, "by-dev-rootcoord-dml_0", 5);
+  const auto& up = *all_inserts[1];
   auto* upsert = up.as<pb::msg::InsertRequest>();
   CHECK(upsert->base().timestamp() == 0);
   CHECK(up.timestamp == upsert->timestamps(0));
@@ -1045,14 +1053,17 @@ TEST_CASE("captured_inserts_with_varchar_keys_partition_key_binary_vectors_and_a
   auto schemas = captured_schemas();
   const auto& [vc_id, vc] = schemas["fx_varchar_pk"];
 
-  // 6 rows split over the 2 shards, each on its own pchannel
+  // 6 rows split over the 2 shards, each on its own pchannel; then the upsert's Insert
+  auto vc_inserts = of(events, "fx_varchar_pk");
+  REQUIRE(vc_inserts.size() == 3);
+  std::map<int, size_t> rows_of_shard;
   std::map<std::string, int> tenant_of;
   std::map<std::string, std::string> bvec_of, note_of;
-  for (auto* ev :
-       {&at(events, "by-dev-rootcoord-dml_1", 3), &at(events, "by-dev-rootcoord-dml_2", 3)}) {
+  for (auto* ev : {vc_inserts[0], vc_inserts[1]}) {
     CHECK(ev->collection_id == vc_id);
     CHECK(ev->collection_name == "fx_varchar_pk");
     auto* insert = ev->as<pb::msg::InsertRequest>();
+    rows_of_shard[wal::shard_index(ev->shard_name)] = wal::row_count(*insert);
     auto keys = wal::insert_keys(*insert, vc);
     REQUIRE(keys);
     CHECK(keys->ints.empty());
@@ -1071,8 +1082,10 @@ TEST_CASE("captured_inserts_with_varchar_keys_partition_key_binary_vectors_and_a
       note_of[key] = json(meta->scalars().json_data().data(r))["note"].GetString();
     }
   }
-  CHECK(wal::row_count(*at(events, "by-dev-rootcoord-dml_1", 3).as<pb::msg::InsertRequest>()) == 2);
-  CHECK(wal::row_count(*at(events, "by-dev-rootcoord-dml_2", 3).as<pb::msg::InsertRequest>()) == 4);
+  CHECK(vc_inserts[0]->topic != vc_inserts[1]->topic);
+  CHECK(vc_inserts[0]->timestamp == vc_inserts[1]->timestamp);
+  CHECK(rows_of_shard[0] == 2); // k0..k5 hashed to the 2 shards
+  CHECK(rows_of_shard[1] == 4);
   REQUIRE(tenant_of.size() == 6);
   for (int i = 0; i < 6; ++i) {
     auto key = "k" + std::to_string(i);
@@ -1083,7 +1096,7 @@ TEST_CASE("captured_inserts_with_varchar_keys_partition_key_binary_vectors_and_a
   }
 
   // the upsert's Insert half: k2, tenant 2, bin_vec(20), note "up"
-  const auto& up = at(events, "by-dev-rootcoord-dml_2", 5);
+  const auto& up = *vc_inserts[2];
   auto* upsert = up.as<pb::msg::InsertRequest>();
   CHECK(upsert->base().timestamp() == 0);
   CHECK(up.timestamp == upsert->timestamps(0));
@@ -1097,7 +1110,8 @@ TEST_CASE("captured_inserts_with_varchar_keys_partition_key_binary_vectors_and_a
 
   // autoID: the pk column is there (last), filled by the proxy; partition p1
   const auto& [ai_id, ai] = schemas["fx_auto_id"];
-  const auto& auto_ev = at(events, "by-dev-rootcoord-dml_3", 2);
+  REQUIRE(of(events, "fx_auto_id").size() == 1);
+  const auto& auto_ev = *of(events, "fx_auto_id")[0];
   CHECK(auto_ev.collection_id == ai_id);
   auto* auto_insert = auto_ev.as<pb::msg::InsertRequest>();
   CHECK(auto_insert->partition_name() == "p1");
@@ -1132,20 +1146,24 @@ TEST_CASE("captured_deletes_and_upsert_pairs") {
     CHECK(static_cast<size_t>(del->num_rows()) == wal::delete_keys(*del).size());
   }
   // int keys
-  const auto& d0 = at(deletes, "by-dev-rootcoord-dml_0", 4);
+  auto all_deletes = of(deletes, "fx_all_types");
+  auto vc_deletes = of(deletes, "fx_varchar_pk");
+  REQUIRE(all_deletes.size() == 2);
+  REQUIRE(vc_deletes.size() == 2);
+  const auto& d0 = *all_deletes[0];
   CHECK(d0.collection_id == schemas["fx_all_types"].first);
   CHECK(d0.collection_name == "fx_all_types");
   CHECK(d0.as<pb::msg::DeleteRequest>()->partitionid() == -1);
   CHECK(wal::delete_keys(*d0.as<pb::msg::DeleteRequest>()) == primary_keys{{0, 1}, {}});
   // string keys
-  const auto& d1 = at(deletes, "by-dev-rootcoord-dml_2", 4);
+  const auto& d1 = *vc_deletes[0];
   CHECK(d1.collection_id == schemas["fx_varchar_pk"].first);
   CHECK(wal::delete_keys(*d1.as<pb::msg::DeleteRequest>()) == primary_keys{{}, {"k0", "k1"}});
 
   // an upsert = Insert + Delete of the same keys with the same timestamp, Insert first
-  auto pair = [&](const std::string& topic, int64_t insert_offset, int64_t delete_offset) {
-    const auto& ins = at(inserts, topic, insert_offset);
-    const auto& del = at(deletes, topic, delete_offset);
+  auto pair = [&](const std::string& collection) {
+    const auto& ins = *of(inserts, collection).back();
+    const auto& del = *of(deletes, collection).back();
     CHECK(ins.timestamp == del.timestamp);
     CHECK(ins.collection_id == del.collection_id);
     CHECK(ins.shard_name == del.shard_name);
@@ -1158,10 +1176,9 @@ TEST_CASE("captured_deletes_and_upsert_pairs") {
       CHECK(ts == del.timestamp);
     return *keys;
   };
-  CHECK(pair("by-dev-rootcoord-dml_0", 5, 7) == primary_keys{{2, 3}, {}});
-  CHECK(pair("by-dev-rootcoord-dml_2", 5, 6) == primary_keys{{}, {"k2"}});
-  CHECK(at(deletes, "by-dev-rootcoord-dml_0", 7).as<pb::msg::DeleteRequest>()->partition_name() ==
-        "_default");
+  CHECK(pair("fx_all_types") == primary_keys{{2, 3}, {}});
+  CHECK(pair("fx_varchar_pk") == primary_keys{{}, {"k2"}});
+  CHECK(all_deletes[1]->as<pb::msg::DeleteRequest>()->partition_name() == "_default");
 }
 
 TEST_CASE("captured_time_ticks_do_not_go_back_per_topic") {
@@ -1183,18 +1200,18 @@ TEST_CASE("captured_time_ticks_do_not_go_back_per_topic") {
     last_offset[ev.topic] = ev.offset;
   }
   CHECK(last.size() == 4);
-  // dml_3: the third kept tick advanced past the first two
-  CHECK(at(ticks, "by-dev-rootcoord-dml_3", 4).timestamp >
-        at(ticks, "by-dev-rootcoord-dml_3", 1).timestamp);
 }
 
 TEST_CASE("captured_drops_name_their_collections") {
   auto schemas = captured_schemas();
   auto drops = decode_captured("DropCollection");
   REQUIRE(drops.size() == 3);
-  const auto& v1 = at(drops, "by-dev-rootcoord-dml_1", 63);
-  const auto& v2 = at(drops, "by-dev-rootcoord-dml_2", 66);
-  const auto& a = at(drops, "by-dev-rootcoord-dml_3", 48);
+  REQUIRE(of(drops, "fx_varchar_pk").size() == 2);
+  REQUIRE(of(drops, "fx_auto_id").size() == 1);
+  const auto& v1 = *of(drops, "fx_varchar_pk")[0];
+  const auto& v2 = *of(drops, "fx_varchar_pk")[1];
+  const auto& a = *of(drops, "fx_auto_id")[0];
+  CHECK(v1.topic != v2.topic);
   CHECK(v1.collection_name == "fx_varchar_pk");
   CHECK(v1.collection_id == schemas["fx_varchar_pk"].first);
   CHECK(v2.collection_id == v1.collection_id);
