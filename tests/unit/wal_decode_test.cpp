@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 using namespace cdc;
 using namespace cdc::test;
