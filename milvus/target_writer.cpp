@@ -323,6 +323,7 @@ write_result<Response> target_writer::run(const call_spec& spec,
         st.retryable = code == grpc::StatusCode::UNAVAILABLE ||
                        code == grpc::StatusCode::DEADLINE_EXCEEDED ||
                        code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+        st.target_reason = status.error_message();
         st.message = std::string{"gRPC "} + grpc_code_name(code) + ": " + status.error_message();
         if (code == grpc::StatusCode::UNIMPLEMENTED) {
           st.configuration = true;
@@ -345,6 +346,7 @@ write_result<Response> target_writer::run(const call_spec& spec,
           const auto reason = lower(answer.reason());
           const auto code = code_of(answer);
           st.milvus_code = code;
+          st.target_reason = answer.reason();
           st.outcome = write_outcome::failed;
           if (spec.idempotency == call_spec::kind::create && contains(reason, "already exist")) {
             st.outcome = write_outcome::already_existed;
@@ -510,7 +512,9 @@ write_status target_writer::create_partition(const mpb::CreatePartitionRequest& 
   auto exists = has_partition(has);
   if (exists.ok() && exists.value) {
     status.outcome = write_outcome::already_existed;
-    status.message = "the partition exists (the target answered: " + status.message + ")";
+    status.message = "HasPartition finds the partition; the target answered CreatePartition "
+                     "with code " +
+                     std::to_string(status.milvus_code) + " \"" + status.target_reason + "\"";
   }
   return status;
 }
@@ -707,6 +711,8 @@ target_writer::replicate_message(const mpb::ReplicateMessageRequest& request) {
 write_status target_writer::check_replicate_target() {
   mpb::ReplicateMessageRequest request;
   request.mutable_base()->mutable_replicateinfo()->set_isreplicate(true);
+  // Milvus 2.3.5 checks the channel name (any non-empty one) before the messages.
+  request.set_channel_name("cdc-replicate-check");
   return replicate_message(request).status;
 }
 

@@ -49,6 +49,8 @@ struct write_status {
   /// already_existed / did_not_exist: the target's answer; applied: empty or a note (an
   /// Insert retried as an Upsert, an empty ReplicateMessage answered "empty msgs").
   std::string message;
+  /// The target's own words of the last attempt (Status.reason or the gRPC message).
+  std::string target_reason;
   /// failed only: the error is of a kind that goes away (connection, deadline, rate limit,
   /// not ready), so a later try may succeed; still true when this call ran out of attempts.
   bool retryable = false;
