@@ -148,7 +148,9 @@ using reader_actor = caf::typed_actor<
 /// Receives what a reader decoded (the writer of the task).
 using event_sink_actor = caf::typed_actor<
     // A batch of events; the sink returns `bytes` as credit to the reader when done with it.
-    caf::reacts_to<atom::events, event_batch, reader_actor>>;
+    caf::reacts_to<atom::events, event_batch, reader_actor>,
+    // Looks again at events held back for a slow channel (the writer's own timer).
+    caf::reacts_to<atom::poll>>;
 
 /// Checks that a target Milvus answers (with its credentials) before a task is stored.
 using target_dialer_actor = caf::typed_actor<

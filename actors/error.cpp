@@ -20,6 +20,8 @@ const char* to_string(ec code) {
     return "target_unreachable";
   case ec::storage_failure:
     return "storage_failure";
+  case ec::target_refused:
+    return "target_refused";
   case ec::undecodable_record:
     return "undecodable_record";
   case ec::unsupported_format:

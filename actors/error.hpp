@@ -22,6 +22,8 @@ enum class ec : uint8_t {
   target_unreachable,
   /// RocksDB failed (HTTP 500).
   storage_failure,
+  /// The target refused a change (after the retries the error allows).
+  target_refused,
   /// A WAL record that cannot be decoded; the message names topic, offset and reason.
   undecodable_record,
   /// A WAL record in a format not supported yet (Milvus 2.6).

@@ -15,23 +15,59 @@ void fail(reader_pointer self, const std::string& reason) {
   self->quit();
 }
 
-/// Turns "from the end" into the offset the topic ends at now, and reports those starts as
-/// checkpoints (the offset before the start). A topic that does not exist yet starts at its
-/// beginning: everything it will hold is new.
-std::vector<checkpoint> resolve_starts(reader_pointer self) {
+/// Turns "from the end" into the offset the topic ends at now, reports those starts as
+/// checkpoints (the offset before the start) and assigns the channels. A topic that does not
+/// exist yet starts at its beginning: everything it will hold is new. `retry` while the
+/// broker does not answer (the actor stays responsive to exit and credit meanwhile).
+enum class assignment { done, retry, failed };
+
+assignment assign_channels(reader_pointer self) {
+  auto& st = self->state;
   std::vector<checkpoint> resolved;
-  for (auto& channel : self->state.cfg.channels) {
+  for (auto& channel : st.cfg.channels) {
     if (channel.offset != source::start_point::from_end)
       continue;
-    auto end = self->state.kafka->end_offset(channel.topic, std::chrono::seconds{10});
-    channel.offset = end ? *end : 0;
+    auto end = st.kafka->end_offset(channel.topic, std::chrono::milliseconds{500});
+    if (!end) {
+      auto condition = message_of(end.error());
+      if (condition != st.last_condition)
+        spdlog::warn("reader {}: {} (retrying)", st.cfg.kafka.client_id, condition);
+      st.last_condition = condition;
+      if (!resolved.empty())
+        self->send(st.owner, atom::progress_v, std::move(resolved));
+      return assignment::retry;
+    }
+    channel.offset = *end;
     resolved.push_back(checkpoint{channel.topic, channel.offset - 1, 0});
   }
-  return resolved;
+  if (!resolved.empty())
+    self->send(st.owner, atom::progress_v, std::move(resolved));
+  if (auto err = st.kafka->assign(st.cfg.channels)) {
+    fail(self, message_of(err));
+    return assignment::failed;
+  }
+  st.assigned = true;
+  st.last_condition.clear();
+  spdlog::info("reader {}: reading {} channel(s) from {}", st.cfg.kafka.client_id,
+               st.cfg.channels.size(), st.cfg.kafka.brokers);
+  return assignment::done;
 }
 
 void poll_once(reader_pointer self) {
   auto& st = self->state;
+  if (!st.assigned) {
+    switch (assign_channels(self)) {
+    case assignment::done:
+      self->send(self, atom::poll_v);
+      break;
+    case assignment::retry:
+      self->delayed_send(self, std::chrono::seconds{1}, atom::poll_v);
+      break;
+    case assignment::failed:
+      break;
+    }
+    return;
+  }
   if (st.credit <= 0) {
     st.stalled = true;
     return;
@@ -81,14 +117,6 @@ reader_actor::behavior_type reader(reader_pointer self, reader_config cfg, event
     return {[](atom::credit, uint64_t) {}, [](atom::poll) {}};
   }
   self->state.kafka = std::move(*opened);
-  if (auto resolved = resolve_starts(self); !resolved.empty())
-    self->send(self->state.owner, atom::progress_v, std::move(resolved));
-  if (auto err = self->state.kafka->assign(self->state.cfg.channels)) {
-    fail(self, message_of(err));
-    return {[](atom::credit, uint64_t) {}, [](atom::poll) {}};
-  }
-  spdlog::info("reader {}: reading {} channel(s) from {}", self->state.cfg.kafka.client_id,
-               self->state.cfg.channels.size(), self->state.cfg.kafka.brokers);
   self->send(self, atom::poll_v);
   return {
       [=](atom::credit, uint64_t bytes) {

@@ -30,6 +30,8 @@ struct reader_state {
   int64_t credit = 0;
   /// No poll is scheduled: waiting for credit.
   bool stalled = false;
+  /// The channels are assigned (all start points resolved).
+  bool assigned = false;
   /// The last transient Kafka condition logged, so that a broker outage logs once.
   std::string last_condition;
 };

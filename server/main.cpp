@@ -7,6 +7,8 @@
 
 #include "actors/supervisor.hpp"
 #include "actors/target_dialer.hpp"
+#include "actors/writer.hpp"
+#include "apply/api_applier.hpp"
 #include "config/config.hpp"
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
@@ -144,6 +146,17 @@ int main(int argc, char** argv) {
   pipeline->cluster_prefix = cfg.source.cluster_prefix;
   pipeline->dml_channel_num = static_cast<int>(cfg.source.dml_channel_num);
   pipeline->replicate_channel = cfg.source.replicate_channel;
+  pipeline->spawn_writer = [db, source = cfg.source](caf::local_actor* parent,
+                                                     const cdc::task_record& task,
+                                                     cdc::task_actor owner) {
+    auto writer_cfg = std::make_shared<cdc::writer_config>();
+    writer_cfg->task_id = task.spec.task_id;
+    writer_cfg->db = db;
+    writer_cfg->replicate_channel = source.replicate_channel;
+    writer_cfg->target = std::make_unique<cdc::api_applier>(task.spec, source.replicate_channel,
+                                                            source.milvus_uri, source.milvus_token);
+    return parent->home_system().spawn<caf::detached>(cdc::writer, writer_cfg, owner);
+  };
   cdc::supervisor_config sup_cfg{static_cast<size_t>(cfg.max_task_num), db, dialer, metrics,
                                  pipeline};
   auto supervisor = system.spawn(cdc::supervisor, sup_cfg, std::move(*stored));

@@ -3,10 +3,27 @@
 #include "actors/error.hpp"
 
 #include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
 
 namespace cdc::source {
 
 namespace {
+
+/// librdkafka's own log lines (connection attempts, "topic does not exist" every second)
+/// go to our log at debug level: the reader reports the conditions that matter itself, once.
+class log_to_spdlog : public RdKafka::EventCb {
+public:
+  void event_cb(RdKafka::Event& event) override {
+    if (event.type() == RdKafka::Event::EVENT_LOG)
+      spdlog::debug("librdkafka {}: {}", event.fac(), event.str());
+    else if (event.type() == RdKafka::Event::EVENT_ERROR && event.fatal())
+      spdlog::error("librdkafka: {}", event.str());
+    else
+      spdlog::debug("librdkafka: {}", event.str());
+  }
+};
+
+log_to_spdlog kafka_log;
 
 caf::error kafka_error(const std::string& what) {
   return make_error(ec::internal, "Kafka: " + what);
@@ -56,6 +73,9 @@ caf::expected<std::unique_ptr<kafka_reader>> kafka_reader::open(const kafka_sett
   for (const auto& [key, value] : settings.options)
     if (auto e = set(key, value))
       return e;
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_log), err) !=
+      RdKafka::Conf::CONF_OK)
+    return kafka_error("cannot route the log: " + err);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer{RdKafka::KafkaConsumer::create(conf.get(), err)};
   if (!consumer)
     return kafka_error("cannot create a consumer: " + err);
@@ -114,14 +134,17 @@ poll_result kafka_reader::poll(std::chrono::milliseconds timeout, size_t max_rec
   return result;
 }
 
-std::optional<int64_t> kafka_reader::end_offset(const std::string& topic,
+caf::expected<int64_t> kafka_reader::end_offset(const std::string& topic,
                                                 std::chrono::milliseconds timeout) {
   int64_t low = 0;
   int64_t high = 0;
   auto code =
       consumer_->query_watermark_offsets(topic, 0, &low, &high, static_cast<int>(timeout.count()));
+  if (code == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART || code == RdKafka::ERR__UNKNOWN_TOPIC ||
+      code == RdKafka::ERR__UNKNOWN_PARTITION)
+    return int64_t{0};
   if (code != RdKafka::ERR_NO_ERROR)
-    return std::nullopt;
+    return kafka_error("cannot ask for the end of " + topic + ": " + RdKafka::err2str(code));
   return high;
 }
 

@@ -67,9 +67,9 @@ public:
   poll_result poll(std::chrono::milliseconds timeout, size_t max_records, size_t max_bytes);
 
   /// The offset the next record written to `topic` will get (the high watermark), asking
-  /// the broker; nullopt when the topic does not exist (yet) or the broker does not answer
-  /// within `timeout`.
-  std::optional<int64_t> end_offset(const std::string& topic, std::chrono::milliseconds timeout);
+  /// the broker: 0 for a topic that does not exist yet; an error when the broker does not
+  /// answer within `timeout`.
+  caf::expected<int64_t> end_offset(const std::string& topic, std::chrono::milliseconds timeout);
 
 private:
   explicit kafka_reader(std::unique_ptr<RdKafka::KafkaConsumer> consumer);

@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::string_view task_prefix = "task/";
 constexpr std::string_view checkpoint_prefix = "checkpoint/";
+constexpr std::string_view intent_prefix = "intent/";
 
 std::string task_key(const std::string& task_id) {
   return std::string{task_prefix} + task_id;
@@ -22,6 +23,10 @@ std::string task_key(const std::string& task_id) {
 
 std::string checkpoint_task_prefix(const std::string& task_id) {
   return std::string{checkpoint_prefix} + task_id + "/";
+}
+
+std::string intent_task_prefix(const std::string& task_id) {
+  return std::string{intent_prefix} + task_id + "/";
 }
 
 caf::error storage_error(const std::string& what, const rocksdb::Status& status) {
@@ -86,12 +91,13 @@ caf::error store::put_task(const task_record& task) {
 caf::error store::delete_task(const std::string& task_id) {
   rocksdb::WriteBatch batch;
   batch.Delete(task_key(task_id));
-  auto prefix = checkpoint_task_prefix(task_id);
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{})};
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
-    batch.Delete(it->key());
-  if (!it->status().ok())
-    return storage_error("cannot list checkpoints of task " + task_id, it->status());
+  for (const auto& prefix : {checkpoint_task_prefix(task_id), intent_task_prefix(task_id)}) {
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{})};
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+      batch.Delete(it->key());
+    if (!it->status().ok())
+      return storage_error("cannot list the positions of task " + task_id, it->status());
+  }
   rocksdb::WriteOptions sync;
   sync.sync = true;
   auto status = db_->Write(sync, &batch);
@@ -143,6 +149,36 @@ caf::expected<std::vector<checkpoint>> store::checkpoints(const std::string& tas
   }
   if (!it->status().ok())
     return storage_error("cannot read checkpoints of task " + task_id, it->status());
+  return result;
+}
+
+} // namespace cdc
+
+namespace cdc {
+
+caf::error store::put_intent(const std::string& task_id, const std::string& channel,
+                             int64_t offset) {
+  std::string value(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    value[i] = static_cast<char>((static_cast<uint64_t>(offset) >> (8 * i)) & 0xff);
+  auto status = db_->Put(rocksdb::WriteOptions{}, intent_task_prefix(task_id) + channel, value);
+  if (!status.ok())
+    return storage_error("cannot store the apply intent of task " + task_id, status);
+  return {};
+}
+
+caf::expected<std::map<std::string, int64_t>> store::intents(const std::string& task_id) const {
+  std::map<std::string, int64_t> result;
+  auto prefix = intent_task_prefix(task_id);
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{})};
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 8)
+      return make_error(ec::storage_failure, "intent " + it->key().ToString() + " is corrupt");
+    result[it->key().ToString().substr(prefix.size())] =
+        static_cast<int64_t>(read_le64(it->value().data()));
+  }
+  if (!it->status().ok())
+    return storage_error("cannot read the intents of task " + task_id, it->status());
   return result;
 }
 

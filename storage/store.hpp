@@ -5,6 +5,11 @@
 //
 //   task/<task_id>                  -> the task in its stored JSON form (model/task_json.hpp)
 //   checkpoint/<task_id>/<channel>  -> 16 bytes: Kafka offset, hybrid timestamp (little endian)
+//   intent/<task_id>/<channel>      -> 8 bytes: the highest offset the writer started to apply
+//
+// An intent is written before a batch goes to the target and a checkpoint after the target
+// acknowledged it; after a crash, the records between the two (the replay window) may be on
+// the target already, so the writer replays them idempotently (inserts as upserts).
 //
 // All methods are safe to call from several threads (RocksDB is).
 
@@ -13,6 +18,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +53,12 @@ public:
 
   /// All checkpoints of a task, ordered by channel name.
   caf::expected<std::vector<checkpoint>> checkpoints(const std::string& task_id) const;
+
+  /// Records that records of `channel` up to `offset` are about to be applied.
+  caf::error put_intent(const std::string& task_id, const std::string& channel, int64_t offset);
+
+  /// The intents of a task: channel -> highest offset started.
+  caf::expected<std::map<std::string, int64_t>> intents(const std::string& task_id) const;
 
 private:
   explicit store(std::unique_ptr<rocksdb::DB> db);

@@ -50,6 +50,7 @@ event_sink_actor::behavior_type collecting_sink(event_sink_actor::pointer self,
           into->withheld.emplace_back(source, batch.bytes);
         into->changed.notify_all();
       },
+      [](atom::poll) {},
   };
 }
 

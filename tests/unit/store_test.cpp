@@ -88,3 +88,18 @@ TEST_CASE("store_refuses_a_second_opener_of_the_same_directory") {
   auto second = store::open(dir.path.string());
   CHECK_FALSE(second);
 }
+
+TEST_CASE("store_keeps_apply_intents_and_deletes_them_with_the_task") {
+  test::temp_dir dir;
+  auto db = test::open_store(dir.path);
+  REQUIRE_FALSE(db->put_task({test::sample_spec("a"), task_state::running, {}}));
+  REQUIRE_FALSE(db->put_intent("a", "by-dev-rootcoord-dml_0", 10));
+  REQUIRE_FALSE(db->put_intent("a", "by-dev-rootcoord-dml_0", 12));
+  REQUIRE_FALSE(db->put_intent("a", "by-dev-replicate-msg", 3));
+  auto intents = db->intents("a");
+  REQUIRE(intents);
+  CHECK(*intents == std::map<std::string, int64_t>{{"by-dev-replicate-msg", 3},
+                                                   {"by-dev-rootcoord-dml_0", 12}});
+  REQUIRE_FALSE(db->delete_task("a"));
+  CHECK(db->intents("a")->empty());
+}

@@ -1,0 +1,128 @@
+#include "actors/writer.hpp"
+
+#include "storage/store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <limits>
+
+namespace cdc {
+
+namespace {
+
+using writer_pointer = event_sink_actor::stateful_pointer<writer_state>;
+using clock_type = std::chrono::steady_clock;
+
+/// The newest time every active DML channel has reached: nothing older can still arrive on
+/// them (TimeTicks guarantee it), so events up to it can be applied in timestamp order.
+uint64_t watermark(writer_pointer self) {
+  auto now = clock_type::now();
+  auto result = std::numeric_limits<uint64_t>::max();
+  for (const auto& [channel, clock] : self->state.clocks)
+    if (now - clock.seen < self->state.cfg->idle_channel)
+      result = std::min(result, clock.timestamp);
+  return result;
+}
+
+/// Takes, in timestamp order across channels (WAL order within each), every event older than
+/// the watermark; all of them when too much is held back. Strictly older: the events of one
+/// timestamp arrive one after the other (an upsert is an Insert and a Delete at the same
+/// time), and they must reach the applier together to be paired.
+std::vector<wal::event> take_ready(writer_pointer self, uint64_t& bytes) {
+  auto& st = self->state;
+  auto limit = watermark(self);
+  bool pressure = st.held_bytes > st.cfg->max_held_bytes;
+  std::vector<wal::event> ready;
+  for (;;) {
+    std::deque<wal::event>* next = nullptr;
+    for (auto& [channel, queue] : st.queues)
+      if (!queue.empty() && (next == nullptr || queue.front().timestamp < next->front().timestamp))
+        next = &queue;
+    bool all_channels_idle = limit == std::numeric_limits<uint64_t>::max();
+    if (next == nullptr || (next->front().timestamp >= limit && !all_channels_idle && !pressure))
+      break;
+    bytes += next->front().bytes;
+    st.held_bytes -= next->front().bytes;
+    ready.push_back(std::move(next->front()));
+    next->pop_front();
+  }
+  return ready;
+}
+
+void fail(writer_pointer self, const std::string& reason) {
+  spdlog::error("writer of task {}: {}", self->state.cfg->task_id, reason);
+  self->send(self->state.owner, atom::failure_v, reason);
+  self->quit();
+}
+
+/// Applies what is ready; reports the positions reached and returns the credit.
+void drain(writer_pointer self) {
+  auto& st = self->state;
+  uint64_t bytes = 0;
+  auto ready = take_ready(self, bytes);
+  if (!ready.empty()) {
+    std::map<std::string, checkpoint> reached;
+    bool writes = false;
+    for (const auto& e : ready) {
+      reached[e.topic] = checkpoint{e.topic, e.offset, e.timestamp};
+      writes = writes || e.type != wal::pb::common::TimeTick;
+    }
+    if (writes)
+      for (const auto& [channel, cp] : reached)
+        if (auto err = st.cfg->db->put_intent(st.cfg->task_id, channel, cp.offset))
+          return fail(self, message_of(err));
+    if (auto err = st.cfg->target->apply(ready, st.replay_until))
+      return fail(self, message_of(err));
+    std::vector<checkpoint> progress;
+    for (auto& [channel, cp] : reached)
+      progress.push_back(std::move(cp));
+    self->send(st.owner, atom::progress_v, std::move(progress));
+    if (st.reader)
+      self->send(st.reader, atom::credit_v, bytes);
+  }
+  // Held-back events wait for a slow channel; look again once it may count as idle.
+  if (st.held_bytes > 0 && !st.recheck_pending) {
+    st.recheck_pending = true;
+    self->delayed_send(self, st.cfg->idle_channel / 4, atom::poll_v);
+  }
+}
+
+} // namespace
+
+event_sink_actor::behavior_type writer(writer_pointer self, std::shared_ptr<writer_config> cfg,
+                                       task_actor owner) {
+  self->state.cfg = std::move(cfg);
+  self->state.owner = std::move(owner);
+  auto& st = self->state;
+  if (auto intents = st.cfg->db->intents(st.cfg->task_id)) {
+    st.replay_until = std::move(*intents);
+    for (const auto& [channel, offset] : st.replay_until)
+      spdlog::info("writer of task {}: {} up to offset {} is replayed idempotently",
+                   st.cfg->task_id, channel, offset);
+  } else {
+    spdlog::error("writer of task {}: {}", st.cfg->task_id, message_of(intents.error()));
+  }
+  return {
+      [=](atom::events, event_batch& batch, const reader_actor& from) {
+        auto& s = self->state;
+        s.reader = from;
+        auto now = clock_type::now();
+        for (auto& e : batch.events) {
+          if (e.topic != s.cfg->replicate_channel) {
+            auto& clock = s.clocks[e.topic];
+            clock.timestamp = std::max(clock.timestamp, e.timestamp);
+            clock.seen = now;
+          }
+          s.held_bytes += e.bytes;
+          s.queues[e.topic].push_back(std::move(e));
+        }
+        drain(self);
+      },
+      [=](atom::poll) {
+        self->state.recheck_pending = false;
+        drain(self);
+      },
+  };
+}
+
+} // namespace cdc

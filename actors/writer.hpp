@@ -1,0 +1,69 @@
+#pragma once
+
+#include "actors/actors.hpp"
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+
+namespace cdc {
+
+class store;
+
+/// Applies events to the target, in the order given; blocking (gRPC). One per task, used by
+/// the writer actor's thread only.
+class applier {
+public:
+  virtual ~applier() = default;
+
+  /// Applies `events` in order. Events of a channel at offsets up to `replay_until` of that
+  /// channel may already be on the target (a crash between apply and checkpoint): they must
+  /// be applied idempotently. An error names what failed on the target; retries are done.
+  virtual caf::error apply(const std::vector<wal::event>& events,
+                           const std::map<std::string, int64_t>& replay_until) = 0;
+};
+
+struct writer_config {
+  std::string task_id;
+  std::shared_ptr<store> db;
+  std::unique_ptr<applier> target;
+  /// The channel without TimeTicks (DDL): its events wait until the DML channels passed them.
+  std::string replicate_channel;
+  /// A DML channel silent this long stops holding the others back.
+  std::chrono::milliseconds idle_channel{3000};
+  /// When this many bytes wait for a slow channel, they are applied anyway (no deadlock with
+  /// the reader's credit).
+  uint64_t max_held_bytes = 32ull << 20;
+};
+
+struct writer_state {
+  static constexpr const char* name = "writer";
+  /// Not copyable (unique applier): kept behind a pointer.
+  std::shared_ptr<writer_config> cfg;
+  task_actor owner;
+  /// Decoded events not applied yet, per channel in WAL order.
+  std::map<std::string, std::deque<wal::event>> queues;
+  /// Per DML channel: the newest timestamp seen and when it arrived.
+  struct channel_clock {
+    uint64_t timestamp = 0;
+    std::chrono::steady_clock::time_point seen;
+  };
+  std::map<std::string, channel_clock> clocks;
+  uint64_t held_bytes = 0;
+  /// Per channel: records up to this offset may be on the target already (from the intents
+  /// of the previous run).
+  std::map<std::string, int64_t> replay_until;
+  /// Where credit goes back to.
+  reader_actor reader;
+  /// A re-check of held events is scheduled.
+  bool recheck_pending = false;
+};
+
+/// Orders the events of all channels by timestamp (the replicate channel's DDL waits until the
+/// DML channels have passed it), applies them through the applier, reports the positions
+/// applied to `owner` and returns credit to the reader. Spawn it detached.
+event_sink_actor::behavior_type writer(event_sink_actor::stateful_pointer<writer_state> self,
+                                       std::shared_ptr<writer_config> cfg, task_actor owner);
+
+} // namespace cdc

@@ -1,0 +1,58 @@
+#pragma once
+
+// Mode `api` (spec/target.md): every change through the public RPCs of the target, which
+// stays a normal Milvus. Decides what a task replicates (its database/collection selection),
+// keeps the schema cache, and runs the operations the transformer plans.
+
+#include "actors/writer.hpp"
+#include "milvus/source_client.hpp"
+#include "milvus/target_writer.hpp"
+#include "transform/plan.hpp"
+
+#include <map>
+#include <optional>
+#include <set>
+
+namespace cdc {
+
+class api_applier : public applier {
+public:
+  api_applier(task_spec spec, std::string replicate_channel, std::string source_uri,
+              std::string source_token, milvus::writer_options options = {});
+
+  caf::error apply(const std::vector<wal::event>& events,
+                   const std::map<std::string, int64_t>& replay_until) override;
+
+private:
+  /// True when the task replicates collection `name` of database `db`.
+  bool selected(const std::string& db, const std::string& name) const;
+
+  /// True when the task replicates anything of database `db`.
+  bool selected_database(const std::string& db) const;
+
+  /// The cache entry of the collection of a DML-channel event: from its CreateCollection
+  /// message, else from the source's DescribeCollection. nullopt: not replicated by this task.
+  caf::expected<const std::optional<transform::collection_info>*>
+  collection_of(const wal::event& e);
+
+  /// Applies the events [first, last) of one collection.
+  caf::error apply_collection(const wal::event* first, const wal::event* last, bool replay);
+
+  /// Applies one event of the replicate channel (DDL/DCL).
+  caf::error apply_ddl(const wal::event& e);
+
+  /// Calls the target for one planned operation.
+  caf::error execute(const transform::op& op);
+  caf::error execute(const transform::ddl& request);
+
+  task_spec spec_;
+  std::string replicate_channel_;
+  transform::name_mapper names_;
+  transform::options options_;
+  milvus::target_writer target_;
+  milvus::source_client source_;
+  /// Source collection id -> what the target needs to know; nullopt when not replicated.
+  std::map<int64_t, std::optional<transform::collection_info>> collections_;
+};
+
+} // namespace cdc
