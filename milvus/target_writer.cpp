@@ -708,12 +708,17 @@ target_writer::replicate_message(const mpb::ReplicateMessageRequest& request) {
   return CDC_CALL(mpb::ReplicateMessageResponse, ReplicateMessage, spec, request);
 }
 
-write_status target_writer::check_replicate_target() {
+write_status target_writer::check_replicate_target(const std::string& channel) {
   mpb::ReplicateMessageRequest request;
   request.mutable_base()->mutable_replicateinfo()->set_isreplicate(true);
-  // Milvus 2.3.5 checks the channel name (any non-empty one) before the messages.
-  request.set_channel_name("cdc-replicate-check");
-  return replicate_message(request).status;
+  // Milvus 2.3.5 refuses an empty channel name before it looks at the messages.
+  request.set_channel_name(channel.empty() ? std::string{"by-dev-replicate-msg"} : channel);
+  auto answer = replicate_message(request);
+  if (answer.status.outcome == write_outcome::applied && answer.status.message.empty())
+    answer.status.message =
+        "the target accepts replicated messages; position of " + request.channel_name() + ": " +
+        (answer.value.position().empty() ? std::string{"(none)"} : answer.value.position());
+  return answer.status;
 }
 
 #undef CDC_STATUS_CALL

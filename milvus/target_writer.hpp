@@ -237,9 +237,13 @@ public:
   write_result<::milvus::proto::milvus::ReplicateMessageResponse>
   replicate_message(const ::milvus::proto::milvus::ReplicateMessageRequest& request);
 
-  /// Sends an empty ReplicateMessage: ok when the target accepts replicated messages (a
-  /// standby answers "empty msgs"); otherwise the configuration error saying why not.
-  write_status check_replicate_target();
+  /// Sends an empty ReplicateMessage: ok when the target accepts replicated messages,
+  /// otherwise the configuration error saying why not. `channel` is best the target's
+  /// replicate-msg channel (`<msgChannel.chanNamePrefix.cluster>-replicate-msg`): Milvus 2.3.5
+  /// answers it with success and that channel's latest position, touching nothing. For any
+  /// other name a standby opens a producer on that channel (creating the topic in its MQ) and
+  /// answers "empty msgs", which is also accepted.
+  write_status check_replicate_target(const std::string& channel = "by-dev-replicate-msg");
 
 private:
   using stub_type = ::milvus::proto::milvus::MilvusService::Stub;

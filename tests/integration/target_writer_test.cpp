@@ -7,6 +7,7 @@
 #include "milvus/position.hpp"
 #include "milvus/target_client.hpp"
 #include "milvus/target_writer.hpp"
+#include "msg.pb.h"
 
 #include <doctest/doctest.h>
 #include <grpcpp/grpcpp.h>
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <future>
 #include <map>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -34,6 +36,7 @@ namespace {
 namespace mpb = ::milvus::proto::milvus;
 namespace cpb = ::milvus::proto::common;
 namespace spb = ::milvus::proto::schema;
+namespace msgpb = ::milvus::proto::msg;
 
 std::string required_env(const char* name) {
   const char* value = std::getenv(name);
@@ -262,29 +265,61 @@ public:
     stub_ = mpb::MilvusService::NewStub(channel);
   }
 
-  int64_t count(const std::string& db, const std::string& collection, const std::string& expr) {
+  /// One count(*) query; nullopt (with `why`) when the target cannot answer it yet.
+  std::optional<int64_t> try_count(const std::string& db, const std::string& collection,
+                                   const std::string& expr, cpb::ConsistencyLevel level,
+                                   std::string& why) {
+    mpb::QueryRequest request;
+    request.set_db_name(db);
+    request.set_collection_name(collection);
+    request.set_expr(expr);
+    request.add_output_fields("count(*)");
+    request.set_consistency_level(level);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 20s);
+    authorize(context, params_);
+    context.AddMetadata("dbname", db);
+    mpb::QueryResults results;
+    auto status = stub_->Query(&context, request, &results);
+    if (status.ok() && succeeded(results.status()) && results.fields_data_size() > 0 &&
+        results.fields_data(0).scalars().long_data().data_size() > 0)
+      return results.fields_data(0).scalars().long_data().data(0);
+    why = status.ok() ? results.status().reason() : status.error_message();
+    return std::nullopt;
+  }
+
+  /// count(*), retried while the collection is still loading (at most 90 s).
+  int64_t count(const std::string& db, const std::string& collection, const std::string& expr,
+                cpb::ConsistencyLevel level = cpb::Strong) {
     auto until = std::chrono::steady_clock::now() + 90s;
-    std::string last;
+    std::string why;
     while (std::chrono::steady_clock::now() < until) {
-      mpb::QueryRequest request;
-      request.set_db_name(db);
-      request.set_collection_name(collection);
-      request.set_expr(expr);
-      request.add_output_fields("count(*)");
-      request.set_consistency_level(cpb::Strong);
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + 20s);
-      authorize(context, params_);
-      context.AddMetadata("dbname", db);
-      mpb::QueryResults results;
-      auto status = stub_->Query(&context, request, &results);
-      if (status.ok() && succeeded(results.status()) && results.fields_data_size() > 0 &&
-          results.fields_data(0).scalars().long_data().data_size() > 0)
-        return results.fields_data(0).scalars().long_data().data(0);
-      last = status.ok() ? results.status().reason() : status.error_message();
+      if (auto n = try_count(db, collection, expr, level, why))
+        return *n;
       std::this_thread::sleep_for(300ms);
     }
-    throw std::runtime_error("count(*) of " + db + "." + collection + " failed for 90 s: " + last);
+    throw std::runtime_error("count(*) of " + db + "." + collection + " failed for 90 s: " + why);
+  }
+
+  /// The id of a partition, from ShowPartitions.
+  int64_t partition_id(const std::string& db, const std::string& collection,
+                       const std::string& name) {
+    mpb::ShowPartitionsRequest request;
+    request.set_db_name(db);
+    request.set_collection_name(collection);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 20s);
+    authorize(context, params_);
+    context.AddMetadata("dbname", db);
+    mpb::ShowPartitionsResponse response;
+    auto status = stub_->ShowPartitions(&context, request, &response);
+    if (!status.ok() || !succeeded(response.status()))
+      throw std::runtime_error("ShowPartitions failed: " + status.error_message() +
+                               response.status().reason());
+    for (int i = 0; i < response.partition_names_size(); ++i)
+      if (response.partition_names(i) == name)
+        return response.partitionids(i);
+    throw std::runtime_error("no partition " + name);
   }
 
 private:
@@ -612,9 +647,10 @@ TEST_CASE("target_writer_replicate_mode_on_the_standby") {
   CHECK(accepted.ok());
   CHECK(accepted.status.outcome == write_outcome::applied);
   CHECK(accepted.status.message.find("empty msgs") != std::string::npos);
-  auto probe = writer.check_replicate_target();
+  auto probe = writer.check_replicate_target("standby-replicate-msg");
   INFO(probe.message);
   CHECK(probe.ok());
+  CHECK(probe.message.find("position of standby-replicate-msg") != std::string::npos);
 
   // DDL with replicateInfo through the normal RPCs
   const auto db = unique("tw_rep_");
@@ -642,6 +678,153 @@ TEST_CASE("target_writer_replicate_mode_on_the_standby") {
   auto drop_database = drop_db(db);
   mark_replicated(drop_database, hybrid_now());
   CHECK_WRITE_OK(writer.drop_database(drop_database));
+}
+
+TEST_CASE("target_writer_replicate_message_writes_rows_visible_on_the_standby") {
+  const auto uri = required_env("STANDBY_MILVUS_URI");
+  target_writer writer{params_for(uri)};
+  checker check{params_for(uri)};
+  const auto db = unique("tw_rmsg_");
+  const std::string name = "items";
+  auto create_database = create_db(db);
+  REQUIRE_WRITE_OK(writer.create_database(mark_replicated(create_database, hybrid_now())));
+  auto create = create_collection(db, name, false);
+  REQUIRE_WRITE_OK(writer.create_collection(mark_replicated(create, hybrid_now())));
+  auto index = vector_index(db, name);
+  REQUIRE_WRITE_OK(writer.create_index(mark_replicated(index, hybrid_now())));
+  auto load = named<mpb::LoadCollectionRequest>(db, name);
+  REQUIRE_WRITE_OK(writer.load_collection(mark_replicated(load, hybrid_now())));
+  auto described = writer.describe_collection(named<mpb::DescribeCollectionRequest>(db, name));
+  REQUIRE(described.ok());
+  REQUIRE(described.value.virtual_channel_names_size() == 1);
+  const auto vchannel = described.value.virtual_channel_names(0);
+  const auto pchannel = described.value.physical_channel_names(0);
+  const auto partition_id = check.partition_id(db, name, "_default");
+
+  // A standby makes a batch visible (and finishes loading) only when a later TimeTick
+  // arrived: tick every 200 ms, as the writer does when the source is idle, until the count
+  // is right. Returns the count and the time it took.
+  auto tick_until = [&](int64_t expected) {
+    const auto started = std::chrono::steady_clock::now();
+    auto until = started + 60s;
+    std::optional<int64_t> got;
+    std::string why;
+    int ticks = 0;
+    while (std::chrono::steady_clock::now() < until) {
+      got = check.try_count(db, name, "pk >= 0", cpb::Eventually, why);
+      if (got == expected)
+        break;
+      msgpb::TimeTickMsg idle;
+      idle.mutable_base()->set_msg_type(cpb::TimeTick);
+      idle.mutable_base()->set_timestamp(hybrid_now());
+      mpb::ReplicateMessageRequest keepalive;
+      mark_replicated(keepalive, idle.base().timestamp());
+      keepalive.set_channel_name(pchannel);
+      keepalive.set_begints(idle.base().timestamp());
+      keepalive.set_endts(idle.base().timestamp());
+      keepalive.add_msgs(idle.SerializeAsString());
+      auto ticked = writer.replicate_message(keepalive);
+      REQUIRE(ticked.ok());
+      ++ticks;
+      std::this_thread::sleep_for(200ms);
+    }
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    MESSAGE("count " << (got ? std::to_string(*got) : "unavailable: " + why) << " after " << ticks
+                     << " extra TimeTicks, " << took.count() << " ms");
+    return got.value_or(-1);
+  };
+  REQUIRE(tick_until(0) == 0); // loaded
+
+  // What the transformer sends: an Insert with the standby's ids and shard, then a TimeTick
+  // past it so that the standby makes the rows visible.
+  const int64_t rows = 50;
+  const uint64_t insert_ts = hybrid_now();
+  msgpb::InsertRequest insert;
+  insert.mutable_base()->set_msg_type(cpb::Insert);
+  insert.mutable_base()->set_timestamp(insert_ts);
+  insert.set_shardname(vchannel);
+  insert.set_db_name(db);
+  insert.set_collection_name(name);
+  insert.set_partition_name("_default");
+  insert.set_collectionid(described.value.collectionid());
+  insert.set_partitionid(partition_id);
+  auto data = int64_rows(db, name, 0, rows);
+  for (int f = 0; f < data.fields_data_size(); ++f) {
+    auto* field = insert.add_fields_data();
+    *field = data.fields_data(f);
+    for (const auto& schema_field : described.value.schema().fields())
+      if (schema_field.name() == field->field_name())
+        field->set_field_id(schema_field.fieldid());
+  }
+  for (int64_t k = 0; k < rows; ++k) {
+    insert.add_timestamps(insert_ts);
+    insert.add_rowids(k);
+  }
+  insert.set_num_rows(static_cast<uint64_t>(rows));
+  insert.set_version(msgpb::ColumnBased);
+  std::this_thread::sleep_for(5ms);
+  const uint64_t tick_ts = hybrid_now();
+  msgpb::TimeTickMsg tick;
+  tick.mutable_base()->set_msg_type(cpb::TimeTick);
+  tick.mutable_base()->set_timestamp(tick_ts);
+
+  mpb::ReplicateMessageRequest request;
+  mark_replicated(request, tick_ts);
+  request.set_channel_name(pchannel);
+  request.set_begints(insert_ts);
+  request.set_endts(tick_ts);
+  request.add_msgs(insert.SerializeAsString());
+  request.add_msgs(tick.SerializeAsString());
+  const auto sent = std::chrono::steady_clock::now();
+  auto replicated = writer.replicate_message(request);
+  INFO(replicated.status.message);
+  REQUIRE(replicated.ok());
+  CHECK_FALSE(replicated.value.position().empty());
+  CHECK(tick_until(rows) == rows);
+  const auto visible = std::chrono::steady_clock::now() - sent;
+
+  // a Delete of 10 keys, then a TimeTick
+  const uint64_t delete_ts = hybrid_now();
+  msgpb::DeleteRequest remove;
+  remove.mutable_base()->set_msg_type(cpb::Delete);
+  remove.mutable_base()->set_timestamp(delete_ts);
+  remove.set_shardname(vchannel);
+  remove.set_db_name(db);
+  remove.set_collection_name(name);
+  remove.set_collectionid(described.value.collectionid());
+  remove.set_partitionid(-1);
+  for (int64_t k = 0; k < 10; ++k) {
+    remove.mutable_primary_keys()->mutable_int_id()->add_data(k);
+    remove.add_timestamps(delete_ts);
+  }
+  remove.set_num_rows(10);
+  std::this_thread::sleep_for(5ms);
+  tick.mutable_base()->set_timestamp(hybrid_now());
+  mpb::ReplicateMessageRequest second;
+  mark_replicated(second, tick.base().timestamp());
+  second.set_channel_name(pchannel);
+  second.set_begints(delete_ts);
+  second.set_endts(tick.base().timestamp());
+  second.add_msgs(remove.SerializeAsString());
+  second.add_msgs(tick.SerializeAsString());
+  auto deleted = writer.replicate_message(second);
+  INFO(deleted.status.message);
+  REQUIRE(deleted.ok());
+  CHECK(tick_until(rows - 10) == rows - 10);
+
+  MESSAGE("ReplicateMessage (Insert of "
+          << rows << " rows + TimeTick) took " << replicated.status.elapsed.count() / 1000.0
+          << " ms; rows visible on the standby after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(visible).count()
+          << " ms; position " << replicated.value.position());
+
+  auto release = named<mpb::ReleaseCollectionRequest>(db, name);
+  CHECK_WRITE_OK(writer.release_collection(mark_replicated(release, hybrid_now())));
+  auto drop = named<mpb::DropCollectionRequest>(db, name);
+  CHECK_WRITE_OK(writer.drop_collection(mark_replicated(drop, hybrid_now())));
+  auto drop_database = drop_db(db);
+  CHECK_WRITE_OK(writer.drop_database(mark_replicated(drop_database, hybrid_now())));
 }
 
 TEST_CASE("target_writer_replicate_message_on_milvus_lite_is_a_configuration_error") {
