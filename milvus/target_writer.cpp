@@ -325,6 +325,13 @@ write_result<Response> target_writer::run(const call_spec& spec,
                        code == grpc::StatusCode::RESOURCE_EXHAUSTED;
         st.target_reason = status.error_message();
         st.message = std::string{"gRPC "} + grpc_code_name(code) + ": " + status.error_message();
+        if (code == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+            contains(lower(status.error_message()), "larger than max")) {
+          // The request is above the server's size limit (64 MiB by default): resending it
+          // cannot help, smaller batches can.
+          st.retryable = false;
+          st.message += " (the request is larger than the target accepts; send smaller batches)";
+        }
         if (code == grpc::StatusCode::UNIMPLEMENTED) {
           st.configuration = true;
           st.message =

@@ -116,7 +116,8 @@ Request& mark_replicated(Request& request, uint64_t source_ts) {
 /// afresh on the next attempt), sets the call deadline, the `authorization` metadata (task
 /// token) and the `dbname` metadata (the request's database, when it names one), then
 /// classifies the answer:
-/// - retryable: gRPC UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED; Milvus statuses with
+/// - retryable: gRPC UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (except "larger than
+///   max": a request above the server's size limit fails at once); Milvus statuses with
 ///   `retriable`, the rate-limit / not-ready error codes, or a reason saying "not ready",
 ///   "service unavailable", "rate limit" or "request limit exceeded";
 /// - configuration errors (never retried): ReplicateMessage refused by a normal instance

@@ -900,6 +900,25 @@ TEST_CASE("target_writer_call_deadline_and_insert_retried_as_upsert") {
   CHECK_WRITE_OK(setup.drop_database(drop_db(db)));
 }
 
+TEST_CASE("target_writer_request_above_the_size_limit_is_not_retried") {
+  const auto uri = required_env("TARGET_MILVUS_URI");
+  target_writer writer{params_for(uri)};
+  const auto db = unique("tw_big_");
+  REQUIRE_WRITE_OK(writer.create_database(create_db(db)));
+  REQUIRE_WRITE_OK(writer.create_collection(create_collection(db, "items", false)));
+  // 80 MB of vectors: above the 64 MiB the Milvus proxy accepts by default
+  const int64_t rows = 80'000'000 / (dim * 4);
+  auto big = writer.insert(int64_rows(db, "items", 0, rows));
+  INFO(big.status.message);
+  CHECK_FALSE(big.ok());
+  CHECK_FALSE(big.status.retryable);
+  CHECK(big.status.attempts == 1);
+  CHECK(big.status.grpc_code == static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  MESSAGE(big.status.message);
+  CHECK_WRITE_OK(writer.drop_collection(named<mpb::DropCollectionRequest>(db, "items")));
+  CHECK_WRITE_OK(writer.drop_database(drop_db(db)));
+}
+
 TEST_CASE("target_writer_cancel_stops_the_retries") {
   writer_options options;
   options.max_attempts = 100;
