@@ -1,0 +1,136 @@
+"""End to end, mode api: source Milvus 2.3.5 -> Kafka -> cdc-server -> target Milvus 2.3.5.
+
+Every test creates its task BEFORE its workload (a new task starts at the end of the WAL)
+and uses names of its own (the source and the target are shared by the tests). The check
+(conftest.Replication) waits with a deadline for the target to equal the source: databases,
+collection lists, schemas, partition lists, index lists, load states, count(*), then every
+row (every primary key once, every scalar, every vector bit for bit).
+"""
+import threading
+import time
+
+import pytest
+
+import milvus_util as mu
+import workload as wl
+from conftest import Replication, report
+
+
+def start_task(cdc, env, target_uri):
+    task_id = cdc.create_task(target_uri)
+    cdc.wait_reading(task_id, env.kafka)
+    return task_id
+
+
+def run_workload(env, target, cdc, names, label, **opts):
+    task_id = start_task(cdc, env, target.uri)
+    w = wl.Workload(env.source, names, seed=1)
+    t0 = time.monotonic()
+    scope = wl.full_workload(w, **opts)
+    t_load = time.monotonic() - t0
+    waited, rows = Replication(env, target, cdc, task_id, scope).check()
+    report(f"[{label}] {w.inserted} rows inserted in {t_load:.1f}s of workload "
+           f"({', '.join(w.ops)}); target equal {waited:.1f}s after the workload ended; "
+           f"{rows} rows compared row by row")
+    # autoID: the target keeps the source's keys (target.md); 2.3.5 has no
+    # allow_insert_auto_id, so the target collection is expected with autoID=false.
+    auto_db = f"{names}_db" if opts.get("other_db", True) else "default"
+    c = target.collection(f"{names}_auto", auto_db)
+    report(f"[{label}] target {auto_db}.{names}_auto: primary key autoID="
+           f"{c.schema.primary_field.auto_id}; cdc-server: "
+           + "; ".join(l.split("  ", 1)[-1] for l in cdc.log_lines("(?i)autoid"))[:300])
+    assert cdc.task(task_id)["state"] == "Running"
+
+
+def test_full_workload(env, target, cdc, names):
+    """The issue's workload: a database besides default, partitions, a partition key,
+    autoID, dynamic field, VarChar keys; every kind of change."""
+    run_workload(env, target, cdc, names, "full workload")
+
+
+def test_workload_default_db_no_partitions(env, target, cdc, names):
+    """The same workload (half size) with every collection in default and no user
+    partition: the other changes checked apart from databases and partitions."""
+    run_workload(env, target, cdc, names, "workload in default, no partitions", scale=0.5,
+                 other_db=False, user_partitions=False)
+
+
+def test_pause_resume(env, target, cdc, names):
+    task_id = start_task(cdc, env, target.uri)
+    w = wl.Workload(env.source, names, seed=2)
+    c_int, c_str = wl.simple_collections(w)
+    batch, batches = 2500, 8
+    for i in range(3):
+        wl.batch_step(w, c_int, c_str, i, batch)
+    cdc.pause(task_id)
+    paused = cdc.wait_state(task_id, "Paused")
+    t_pause = time.monotonic()
+    tc = target.collection(f"{names}_int")
+
+    def target_count():
+        return tc.query("", output_fields=["count(*)"],
+                        consistency_level="Strong")[0]["count(*)"]
+
+    n_paused = target_count()
+    for i in range(3, 6):
+        wl.batch_step(w, c_int, c_str, i, batch)
+    src_n = c_int.query("", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+    n_paused2 = target_count()  # the source went on for 3 batches meanwhile
+    cdc.resume(task_id)
+    cdc.wait_state(task_id, "Running")
+    for i in range(6, batches):
+        wl.batch_step(w, c_int, c_str, i, batch)
+    waited, rows = Replication(env, target, cdc, task_id, {"default": names}).check()
+    report(f"[pause/resume] paused after 3 of {batches} batches (task: {paused.get('state')}, "
+           f"reason {paused.get('reason')!r}); while paused for "
+           f"{time.monotonic() - t_pause:.1f}s the target's {names}_int had {n_paused} then "
+           f"{n_paused2} rows (source {src_n}); after resume equal in {waited:.1f}s, "
+           f"{rows} rows compared, {w.inserted} rows inserted")
+    assert n_paused == n_paused2, "the target changed while the task was paused"
+
+
+def test_kill9_restart(env, target, cdc, names):
+    task_id = start_task(cdc, env, target.uri)
+    w = wl.Workload(env.source, names, seed=3)
+    c_int, c_str = wl.simple_collections(w)
+    batch, batches = 2000, 10
+    errors = []
+    progress = {"batch": -1}
+
+    def produce():
+        try:
+            for i in range(batches):
+                wl.batch_step(w, c_int, c_str, i, batch)
+                progress["batch"] = i
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        # kill while the server is applying: some rows of the stream on the target already,
+        # the source still inserting
+        n_kill = wl.wait_rows_on(target, "default", f"{names}_int", lambda n: n >= 2 * batch,
+                                 120, "the first rows on the target")
+        at_batch = progress["batch"]
+        pid = cdc.pid
+        cdc.kill9()
+        killed_at = time.monotonic()
+        # the source goes on while the server is down; restart on the same data dir
+        wl.wait_rows_on(env.source, "default", f"{names}_int",
+                        lambda n: n >= n_kill + 2 * batch or progress["batch"] >= batches - 1,
+                        120, "more rows on the source while cdc-server is down")
+        cdc.start()
+        down = time.monotonic() - killed_at
+    finally:
+        producer.join()
+    assert not errors, f"workload failed: {errors[0]!r}"
+    assert cdc.exits[-1] == ("SIGKILL", -9), cdc.exits
+    state = cdc.task(task_id)["state"]
+    assert state == "Running", f"task after kill -9 and restart is {state}"
+    waited, rows = Replication(env, target, cdc, task_id, {"default": names}).check()
+    replays = cdc.log_lines("replayed idempotently")
+    report(f"[kill -9] killed pid {pid} at {n_kill} target rows (source at batch "
+           f"{at_batch + 1} of {batches}), down {down:.1f}s, restarted on the same data dir; "
+           f"equal {waited:.1f}s after the workload, {rows} rows compared, no duplicates; "
+           f"replay window: {[l.split('] ', 1)[-1] for l in replays]}")
