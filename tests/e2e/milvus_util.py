@@ -194,17 +194,31 @@ def _field_info(f):
             "params": {k: str(v) for k, v in sorted(p.items())}}
 
 
-def collection_meta(ep, db_name, name, counts=True):
+def _index_params(params):
+    """Index parameters as sorted (key, text) pairs; an empty "params" left out (Milvus
+    2.3.5 reports params '{}' for FLAT, milvus-lite omits it)."""
+    return tuple(sorted((k, str(v)) for k, v in (params or {}).items()
+                        if not (k == "params" and v in ({}, "{}", ""))))
+
+
+def collection_meta(ep, db_name, name, counts=True, partition_key_partitions=True):
     """Schema (autoID reported apart: the target may drop it by design), partitions,
-    indexes, load state and count(*) of one collection."""
+    indexes, load state and count(*) of one collection.
+
+    partition_key_partitions=False: the partitions of a collection with a partition key
+    are not listed (milvus-lite names them its own way: _default and _pk_0.._pk_15 for
+    any num_partitions)."""
     c = ep.collection(name, db_name)
     s = c.schema
+    partitions = sorted(p.name for p in c.partitions)
+    if not partition_key_partitions and any(getattr(f, "is_partition_key", False)
+                                            for f in s.fields):
+        partitions = "<partition key: not compared>"
     meta = {
         "fields": [_field_info(f) for f in s.fields],
         "dynamic": bool(s.enable_dynamic_field),
-        "partitions": sorted(p.name for p in c.partitions),
-        "indexes": sorted((i.field_name, i.index_name,
-                           tuple(sorted((k, str(v)) for k, v in (i.params or {}).items())))
+        "partitions": partitions,
+        "indexes": sorted((i.field_name, i.index_name, _index_params(i.params))
                           for i in c.indexes),
         "load": str(utility.load_state(name, using=ep.alias(db_name))),
     }
@@ -215,7 +229,7 @@ def collection_meta(ep, db_name, name, counts=True):
     return meta, auto
 
 
-def db_meta(ep, scope, counts=True):
+def db_meta(ep, scope, counts=True, partition_key_partitions=True):
     """scope: {db_name: name_prefix or None (every collection of that db)}. A db that does
     not exist is recorded as absent."""
     out = {"databases": {}}
@@ -225,8 +239,9 @@ def db_meta(ep, scope, counts=True):
             out["databases"][db_name] = None
             continue
         names = [n for n in ep.collections(db_name) if prefix is None or n.startswith(prefix)]
-        out["databases"][db_name] = {n: collection_meta(ep, db_name, n, counts)[0]
-                                     for n in names}
+        out["databases"][db_name] = {
+            n: collection_meta(ep, db_name, n, counts, partition_key_partitions)[0]
+            for n in names}
     return out
 
 

@@ -13,13 +13,7 @@ import pytest
 
 import milvus_util as mu
 import workload as wl
-from conftest import Replication, report
-
-
-def start_task(cdc, env, target_uri):
-    task_id = cdc.create_task(target_uri)
-    cdc.wait_reading(task_id, env.kafka)
-    return task_id
+from conftest import Replication, report, start_task
 
 
 def run_workload(env, target, cdc, names, label, **opts):
@@ -76,6 +70,10 @@ def test_pause_resume(env, target, cdc, names):
         wl.batch_step(w, c_int, c_str, i, batch)
     src_n = c_int.query("", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
     n_paused2 = target_count()  # the source went on for 3 batches meanwhile
+    # "Pausing stops reading and writing after the batch in flight" (http-api.md): the
+    # batch in flight may still land, but nothing written to the source after the pause
+    leaked = tc.query(f"pk >= {3 * batch} and pk < {6 * batch}", output_fields=["count(*)"],
+                      consistency_level="Strong")[0]["count(*)"]
     cdc.resume(task_id)
     cdc.wait_state(task_id, "Running")
     for i in range(6, batches):
@@ -84,9 +82,11 @@ def test_pause_resume(env, target, cdc, names):
     report(f"[pause/resume] paused after 3 of {batches} batches (task: {paused.get('state')}, "
            f"reason {paused.get('reason')!r}); while paused for "
            f"{time.monotonic() - t_pause:.1f}s the target's {names}_int had {n_paused} then "
-           f"{n_paused2} rows (source {src_n}); after resume equal in {waited:.1f}s, "
+           f"{n_paused2} rows (source {src_n}; the batch in flight may land after the pause), "
+           f"{leaked} of the rows inserted after the pause; after resume equal in {waited:.1f}s, "
            f"{rows} rows compared, {w.inserted} rows inserted")
-    assert n_paused == n_paused2, "the target changed while the task was paused"
+    assert leaked == 0, (f"{leaked} rows inserted on the source after the pause reached the "
+                         f"target before resume")
 
 
 def test_kill9_restart(env, target, cdc, names):
@@ -130,7 +130,9 @@ def test_kill9_restart(env, target, cdc, names):
     assert state == "Running", f"task after kill -9 and restart is {state}"
     waited, rows = Replication(env, target, cdc, task_id, {"default": names}).check()
     replays = cdc.log_lines("replayed idempotently")
+    replay_note = (f"{len(replays)} channels, e.g. {replays[0].split('  ', 1)[-1]!r}"
+                   if replays else "no replay window logged")
     report(f"[kill -9] killed pid {pid} at {n_kill} target rows (source at batch "
            f"{at_batch + 1} of {batches}), down {down:.1f}s, restarted on the same data dir; "
            f"equal {waited:.1f}s after the workload, {rows} rows compared, no duplicates; "
-           f"replay window: {[l.split('] ', 1)[-1] for l in replays]}")
+           f"replay window: {replay_note}")
