@@ -20,7 +20,8 @@ echo "---- smoke test: source Milvus 2.3.5 WAL in Kafka"
 "$harness" start source
 tests/smoke/run.sh -q
 
-echo "---- integration tests: reader against the real Kafka"
+echo "---- integration tests: reader (Kafka), target writer (Milvus target, standby, milvus-lite)"
+"$harness" start target standby
 set -a
 # shellcheck disable=SC1091
 . "$CDC_HARNESS_DIR/env"
