@@ -109,7 +109,7 @@ typename Inspector::result_type inspect(Inspector& f, task_spec& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_record& x) {
-  return f(caf::meta::type_name("task_record"), x.spec, x.state, x.reason);
+  return f(caf::meta::type_name("task_record"), x.spec, x.state, x.reason, x.progress);
 }
 
 template <class Inspector>
@@ -134,7 +134,9 @@ using task_actor = caf::typed_actor<
     // the task stores them as checkpoints.
     caf::reacts_to<atom::progress, std::vector<checkpoint>>,
     // The pipeline stopped on an error it cannot get past: the task pauses with it as reason.
-    caf::reacts_to<atom::failure, std::string>>;
+    caf::reacts_to<atom::failure, std::string>,
+    // Publishes lag and progress (the task's own timer, once a second while running).
+    caf::reacts_to<atom::poll>>;
 
 /// Reads the WAL topics of one task from Kafka and decodes them (a detached actor: librdkafka
 /// blocks). It polls only while the bytes it sent and the sink has not returned stay under
@@ -175,6 +177,8 @@ using supervisor_actor = caf::typed_actor<
     caf::replies_to<atom::position, std::string>::with<std::vector<checkpoint>>,
     // A task reports its new state and reason (sent by task actors only).
     caf::reacts_to<atom::status, std::string, task_state, std::string>,
+    // A task reports its checkpoints, for list/get (sent by task actors, once a second).
+    caf::reacts_to<atom::progress, std::string, std::vector<checkpoint>>,
     // Stops every task and then the supervisor itself (server shutdown).
     caf::reacts_to<atom::shutdown>>;
 

@@ -177,6 +177,8 @@ caf::result<void> remove(supervisor_pointer self, const std::string& id, bool ig
     }
     self->state.tasks.erase(id);
     publish_task_counts(self);
+    if (self->state.cfg.metrics)
+      self->state.cfg.metrics->remove_series("task", id);
     spdlog::info("task {} deleted", id);
     promise.deliver(caf::unit);
   };
@@ -283,6 +285,10 @@ supervisor_actor::behavior_type supervisor(supervisor_pointer self, supervisor_c
         it->second.record.state = state;
         it->second.record.reason = std::move(reason);
         publish_task_counts(self);
+      },
+      [=](atom::progress, const std::string& id, std::vector<checkpoint>& progress) {
+        if (auto it = self->state.tasks.find(id); it != self->state.tasks.end())
+          it->second.record.progress = std::move(progress);
       },
       [=](atom::shutdown) -> caf::result<void> { return shutdown(self); },
   };

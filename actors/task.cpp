@@ -1,6 +1,7 @@
 #include "actors/task.hpp"
 
 #include "actors/reader.hpp"
+#include "metrics/registry.hpp"
 #include "milvus/position.hpp"
 #include "storage/store.hpp"
 
@@ -102,11 +103,44 @@ void stop_pipeline(task_pointer self) {
   self->state.writer = nullptr;
 }
 
+/// Publishes what the checkpoints say: lag per channel in /metrics (the source time of the
+/// last applied change against now; TimeTicks keep it flat on an idle channel) and the
+/// progress of list/get through the supervisor.
+void publish_progress(task_pointer self) {
+  std::vector<checkpoint> progress;
+  for (const auto& [channel, cp] : self->state.checkpoints)
+    progress.push_back(cp);
+  self->send(self->state.supervisor, atom::progress_v, id_of(self), progress);
+  const auto& cfg = self->state.pipeline;
+  if (!cfg || !cfg->metrics)
+    return;
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  for (const auto& cp : progress) {
+    metrics::labels labels{{"task", id_of(self)}, {"channel", cp.channel}};
+    cfg->metrics->set("cdc_channel_offset", labels, static_cast<double>(cp.offset));
+    if (cp.timestamp != 0)
+      cfg->metrics->set("cdc_channel_lag_ms", labels,
+                        static_cast<double>(std::max<int64_t>(
+                            0, now_ms - static_cast<int64_t>(milvus::physical_ms(cp.timestamp)))));
+  }
+}
+
+/// Keeps publishing once a second while the pipeline runs.
+void schedule_publication(task_pointer self) {
+  if (self->state.publishing || !self->state.reader)
+    return;
+  self->state.publishing = true;
+  self->delayed_send(self, std::chrono::seconds{1}, atom::poll_v);
+}
+
 /// Brings the task to Running and starts its pipeline from the checkpoints.
 caf::error start(task_pointer self) {
   if (auto err = transition(self, task_state::running, {}))
     return err;
   start_pipeline(self);
+  schedule_publication(self);
   return {};
 }
 
@@ -182,6 +216,11 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
         }
       },
       [=](atom::failure, const std::string& reason) { pause_on_failure(self, reason); },
+      [=](atom::poll) {
+        self->state.publishing = false;
+        publish_progress(self);
+        schedule_publication(self);
+      },
   };
 }
 

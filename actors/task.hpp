@@ -11,6 +11,10 @@ namespace cdc {
 
 class store;
 
+namespace metrics {
+class registry;
+}
+
 /// What every task's pipeline needs from the server's configuration.
 struct pipeline_config {
   source::kafka_settings kafka;
@@ -26,6 +30,8 @@ struct pipeline_config {
   std::function<event_sink_actor(caf::local_actor* parent, const task_record& task,
                                  task_actor owner)>
       spawn_writer;
+  /// Where tasks publish lag and positions; optional.
+  std::shared_ptr<metrics::registry> metrics;
 };
 
 /// State of a task actor: the task as stored, its checkpoints, and its pipeline.
@@ -39,6 +45,8 @@ struct task_actor_state {
   std::map<std::string, checkpoint> checkpoints;
   reader_actor reader;
   event_sink_actor writer;
+  /// The once-a-second publication of lag and progress is scheduled.
+  bool publishing = false;
 };
 
 /// Runs one CDC task. Starts it right away when its stored state is Initial or Running; a

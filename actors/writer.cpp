@@ -94,6 +94,10 @@ event_sink_actor::behavior_type writer(writer_pointer self, std::shared_ptr<writ
   self->state.cfg = std::move(cfg);
   self->state.owner = std::move(owner);
   auto& st = self->state;
+  if (!st.cfg->target) {
+    fail(self, st.cfg->unsupported);
+    return {[](atom::events, event_batch&, const reader_actor&) {}, [](atom::poll) {}};
+  }
   if (auto intents = st.cfg->db->intents(st.cfg->task_id)) {
     st.replay_until = std::move(*intents);
     for (const auto& [channel, offset] : st.replay_until)

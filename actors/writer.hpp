@@ -27,7 +27,10 @@ public:
 struct writer_config {
   std::string task_id;
   std::shared_ptr<store> db;
+  /// How changes reach the target; null when the task's mode cannot be served, and then
+  /// `unsupported` says why (the task pauses with it).
   std::unique_ptr<applier> target;
+  std::string unsupported;
   /// The channel without TimeTicks (DDL): its events wait until the DML channels passed them.
   std::string replicate_channel;
   /// A DML channel silent this long stops holding the others back.

@@ -1,5 +1,6 @@
 #include "apply/api_applier.hpp"
 
+#include "metrics/registry.hpp"
 #include "transform/convert.hpp"
 
 #include <spdlog/spdlog.h>
@@ -10,27 +11,6 @@ namespace {
 
 namespace pb = ::milvus::proto;
 
-caf::error refused(const milvus::write_status& status) {
-  return make_error(ec::target_refused,
-                    "target " + status.rpc + " " + status.object + " failed: " + status.message);
-}
-
-/// Logs what a tolerated answer (already exists, did not exist) was and turns failures into
-/// errors.
-caf::error settle(const milvus::write_status& status) {
-  if (!status.ok())
-    return refused(status);
-  if (status.tolerated())
-    spdlog::info("target {} {}: {} ({}), fine for a replay", status.rpc, status.object,
-                 milvus::to_string(status.outcome), status.message);
-  return {};
-}
-
-template <class Result>
-caf::error settle_result(const Result& result) {
-  return settle(result.status);
-}
-
 bool is_collection_event(const wal::event& e) {
   return e.collection_id != 0 && e.type != pb::common::TimeTick;
 }
@@ -38,11 +18,27 @@ bool is_collection_event(const wal::event& e) {
 } // namespace
 
 api_applier::api_applier(task_spec spec, std::string replicate_channel, std::string source_uri,
-                         std::string source_token, milvus::writer_options options)
+                         std::string source_token, std::shared_ptr<metrics::registry> metrics,
+                         milvus::writer_options options)
     : spec_(std::move(spec)), replicate_channel_(std::move(replicate_channel)),
       names_(spec_.name_mappings), target_(spec_.target, options),
-      source_(std::move(source_uri), std::move(source_token)) {
+      source_(std::move(source_uri), std::move(source_token)), metrics_(std::move(metrics)) {
   options_.ignore_partition = spec_.target.ignore_partition;
+}
+
+caf::error api_applier::settle(const milvus::write_status& status) {
+  if (metrics_ && status.attempts > 1)
+    metrics_->add("cdc_target_retries_total", {{"task", spec_.task_id}}, status.attempts - 1);
+  if (!status.ok()) {
+    if (metrics_)
+      metrics_->add("cdc_target_errors_total", {{"task", spec_.task_id}, {"rpc", status.rpc}});
+    return make_error(ec::target_refused,
+                      "target " + status.rpc + " " + status.object + " failed: " + status.message);
+  }
+  if (status.tolerated())
+    spdlog::info("target {} {}: {} ({}), fine for a replay", status.rpc, status.object,
+                 milvus::to_string(status.outcome), status.message);
+  return {};
 }
 
 bool api_applier::selected(const std::string& db, const std::string& name) const {
@@ -206,21 +202,28 @@ caf::error api_applier::apply_ddl(const wal::event& e) {
 }
 
 caf::error api_applier::execute(const transform::op& op) {
-  return std::visit(
+  auto err = std::visit(
       [&](const auto& call) -> caf::error {
         using call_type = std::decay_t<decltype(call)>;
         if constexpr (std::is_same_v<call_type, transform::insert_op>)
-          return settle_result(target_.insert(call.request));
+          return settle(target_.insert(call.request).status);
         else if constexpr (std::is_same_v<call_type, transform::upsert_op>)
-          return settle_result(target_.upsert(call.request));
+          return settle(target_.upsert(call.request).status);
         else if constexpr (std::is_same_v<call_type, transform::delete_op>)
-          return settle_result(target_.delete_rows(call.request));
+          return settle(target_.delete_rows(call.request).status);
         else if constexpr (std::is_same_v<call_type, transform::ddl_op>)
           return execute(call.request);
         else
           return caf::error{};
       },
       op.call);
+  if (!err && metrics_ && op.rows > 0) {
+    metrics_->add("cdc_rows_applied_total", {{"task", spec_.task_id}, {"kind", op.kind()}},
+                  static_cast<double>(op.rows));
+    metrics_->add("cdc_bytes_applied_total", {{"task", spec_.task_id}},
+                  static_cast<double>(op.bytes));
+  }
+  return err;
 }
 
 caf::error api_applier::execute(const transform::ddl& request) {
@@ -249,7 +252,7 @@ caf::error api_applier::execute(const transform::ddl& request) {
   case ReleasePartitions:
     return settle(target_.release_partitions(*request.as<pb::milvus::ReleasePartitionsRequest>()));
   case Flush:
-    return settle_result(target_.flush(*request.as<pb::milvus::FlushRequest>()));
+    return settle(target_.flush(*request.as<pb::milvus::FlushRequest>()).status);
   case CreateDatabase:
     return settle(target_.create_database(*request.as<pb::milvus::CreateDatabaseRequest>()));
   case DropDatabase:

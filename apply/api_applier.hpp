@@ -15,10 +15,15 @@
 
 namespace cdc {
 
+namespace metrics {
+class registry;
+}
+
 class api_applier : public applier {
 public:
   api_applier(task_spec spec, std::string replicate_channel, std::string source_uri,
-              std::string source_token, milvus::writer_options options = {});
+              std::string source_token, std::shared_ptr<metrics::registry> metrics = nullptr,
+              milvus::writer_options options = {});
 
   caf::error apply(const std::vector<wal::event>& events,
                    const std::map<std::string, int64_t>& replay_until) override;
@@ -41,6 +46,9 @@ private:
   /// Applies one event of the replicate channel (DDL/DCL).
   caf::error apply_ddl(const wal::event& e);
 
+  /// Counts a call in the metrics and turns a failure into an error naming it.
+  caf::error settle(const milvus::write_status& status);
+
   /// Calls the target for one planned operation.
   caf::error execute(const transform::op& op);
   caf::error execute(const transform::ddl& request);
@@ -53,6 +61,7 @@ private:
   milvus::source_client source_;
   /// Source collection id -> what the target needs to know; nullopt when not replicated.
   std::map<int64_t, std::optional<transform::collection_info>> collections_;
+  std::shared_ptr<metrics::registry> metrics_;
 };
 
 } // namespace cdc

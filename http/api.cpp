@@ -138,6 +138,19 @@ control_api::control_api(caf::actor_system& system, supervisor_actor supervisor,
   metrics_->describe("cdc_http_requests_total", "counter",
                      "Control API requests by request type and response code.");
   metrics_->describe("cdc_tasks", "gauge", "CDC tasks by state.");
+  metrics_->describe("cdc_channel_lag_ms", "gauge",
+                     "Per task and source channel: now minus the source time of the last change "
+                     "applied on the target (TimeTicks advance it on an idle channel).");
+  metrics_->describe("cdc_channel_offset", "gauge",
+                     "Per task and source channel: Kafka offset of the last applied record.");
+  metrics_->describe("cdc_rows_applied_total", "counter",
+                     "Rows written (insert, upsert) or deleted on the target, per task and kind.");
+  metrics_->describe("cdc_bytes_applied_total", "counter",
+                     "Bytes of requests applied on the target, per task.");
+  metrics_->describe("cdc_target_errors_total", "counter",
+                     "Target calls that failed after their retries, per task and RPC.");
+  metrics_->describe("cdc_target_retries_total", "counter",
+                     "Retried target calls (attempts beyond the first), per task.");
 }
 
 void control_api::count(const std::string& type, int status) const {

@@ -48,6 +48,19 @@ void registry::set(const std::string& name, const labels& series, double value) 
   families_[name].series[render_labels(series)] = value;
 }
 
+void registry::remove_series(const std::string& name, const std::string& value) {
+  auto needle = render_labels({{name, value}});
+  // "{task=\"x\"}" -> "task=\"x\"": matched inside any label set.
+  needle = needle.substr(1, needle.size() - 2);
+  std::lock_guard guard{mutex_};
+  for (auto& [family_name, f] : families_)
+    for (auto it = f.series.begin(); it != f.series.end();)
+      if (it->first.find(needle) != std::string::npos)
+        it = f.series.erase(it);
+      else
+        ++it;
+}
+
 double registry::value(const std::string& name, const labels& series) const {
   std::lock_guard guard{mutex_};
   auto f = families_.find(name);

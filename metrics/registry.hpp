@@ -24,6 +24,9 @@ public:
   /// Sets a gauge series.
   void set(const std::string& name, const labels& series, double value);
 
+  /// Removes every series that has the label `name` = `value` (e.g. a deleted task's).
+  void remove_series(const std::string& name, const std::string& value);
+
   /// The value of a series; 0 when it does not exist.
   double value(const std::string& name, const labels& series) const;
 

@@ -97,15 +97,6 @@ struct task_spec {
   bool operator==(const task_spec&) const = default;
 };
 
-/// A task as it is kept: its spec and where it is in its life cycle.
-struct task_record {
-  task_spec spec;
-  task_state state = task_state::initial;
-  /// Why the task is paused; empty otherwise.
-  std::string reason;
-  bool operator==(const task_record&) const = default;
-};
-
 /// Progress of one source channel, written only after the target acknowledged it.
 struct checkpoint {
   /// Physical channel (Kafka topic), e.g. by-dev-rootcoord-dml_0.
@@ -115,6 +106,17 @@ struct checkpoint {
   /// Hybrid timestamp of the last applied record: (physical_ms << 18) | logical.
   uint64_t timestamp = 0;
   bool operator==(const checkpoint&) const = default;
+};
+
+/// A task as it is kept: its spec and where it is in its life cycle.
+struct task_record {
+  task_spec spec;
+  task_state state = task_state::initial;
+  /// Why the task is paused; empty otherwise.
+  std::string reason;
+  /// The checkpoints as the task last reported them (shown by list/get; stored apart).
+  std::vector<checkpoint> progress;
+  bool operator==(const task_record&) const = default;
 };
 
 /// The database a `collection_infos` selection refers to.

@@ -5,8 +5,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 
 namespace cdc {
 
@@ -482,6 +484,24 @@ void write_task(const task_record& task, bool with_secrets, rapidjson::Value& ou
   out.AddMember("state", rapidjson::StringRef(to_string(task.state)), alloc);
   if (task.state == task_state::paused || with_secrets)
     out.AddMember("reason", str(task.reason, alloc), alloc);
+  if (!with_secrets && !task.progress.empty()) {
+    // Extension: per source channel, the last applied position and how far behind it is.
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    rapidjson::Value progress{rapidjson::kObjectType};
+    for (const auto& cp : task.progress) {
+      rapidjson::Value channel{rapidjson::kObjectType};
+      channel.AddMember("offset", cp.offset, alloc);
+      if (cp.timestamp != 0) {
+        auto ms = static_cast<int64_t>(cp.timestamp >> 18);
+        channel.AddMember("applied_time_ms", ms, alloc);
+        channel.AddMember("lag_ms", std::max<int64_t>(0, now_ms - ms), alloc);
+      }
+      progress.AddMember(str(cp.channel, alloc), channel, alloc);
+    }
+    out.AddMember("progress", progress, alloc);
+  }
 }
 
 } // namespace
