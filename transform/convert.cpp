@@ -707,6 +707,15 @@ caf::expected<ddl> ddl_request(const wal::event& ev, const name_mapper& names) {
     if (!rename->newdbname().empty())
       rename->set_newdbname(names.db(rename->newdbname()));
   }
+  if (auto* grant = dynamic_cast<mpb::OperatePrivilegeRequest*>(copy.get())) {
+    // a grant names its database and, for a collection object, the collection in `entity`
+    auto* entity = grant->mutable_entity();
+    const std::string grant_db = entity->db_name();
+    if (!grant_db.empty() && grant_db != "*")
+      entity->set_db_name(names.db(grant_db));
+    if (entity->object().name() == "Collection" && entity->object_name() != "*")
+      entity->set_object_name(names.collection(grant_db, entity->object_name()));
+  }
   return ddl{ev.type, std::move(copy)};
 }
 

@@ -212,8 +212,10 @@ struct ddl {
 
 /// A replicate-channel event (CreateIndex, LoadCollection, Flush, CreateDatabase, ...): its
 /// payload already is the public request; copied with `base` cleared and db_name,
-/// collection_name (Flush: collection_names; RenameCollection: oldName/newName/newDBName)
-/// mapped. Error when the event's payload is not a milvus.* request.
+/// collection_name (Flush: collection_names; RenameCollection: oldName/newName/newDBName;
+/// OperatePrivilege: entity.db_name and a collection's object_name) mapped. An empty
+/// db_name becomes the (mapped) default database, written explicitly. Error when the event's
+/// payload is not a milvus.* request.
 caf::expected<ddl> ddl_request(const wal::event& ev, const name_mapper& names);
 
 /// milvus.DropCollectionRequest for a collection.

@@ -977,6 +977,28 @@ TEST_CASE("replicate_channel_ddl_built_with_the_protos") {
   CHECK(d->as<mpb::AlterDatabaseRequest>()->db_name() == "default");
   CHECK(d->as<mpb::AlterDatabaseRequest>()->properties_size() == 1);
 
+  mpb::OperatePrivilegeRequest grant;
+  grant.mutable_base()->set_msg_type(cpb::OperatePrivilege);
+  grant.mutable_entity()->mutable_role()->set_name("reader");
+  grant.mutable_entity()->mutable_object()->set_name("Collection");
+  grant.mutable_entity()->set_object_name("a");
+  grant.mutable_entity()->set_db_name("db1");
+  grant.mutable_entity()->mutable_grantor()->mutable_privilege()->set_name("Query");
+  grant.set_type(mpb::Grant);
+  d = ddl_request(decode_one(grant), names);
+  REQUIRE(d);
+  const auto* g = d->as<mpb::OperatePrivilegeRequest>();
+  CHECK_FALSE(g->has_base());
+  CHECK(g->entity().db_name() == "db2");
+  CHECK(g->entity().object_name() == "a2");
+  CHECK(g->entity().role().name() == "reader");
+  CHECK(g->entity().grantor().privilege().name() == "Query");
+  CHECK(g->type() == mpb::Grant);
+  grant.mutable_entity()->set_object_name("*");
+  d = ddl_request(decode_one(grant), names);
+  REQUIRE(d);
+  CHECK(d->as<mpb::OperatePrivilegeRequest>()->entity().object_name() == "*");
+
   auto info = built_collection();
   info.db_name = "db1";
   info.name = "a";
