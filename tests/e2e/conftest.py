@@ -309,7 +309,8 @@ class Replication:
             pos = self.server.positions(self.task_id)
         except Exception as e:  # noqa: BLE001
             t, pos = f"<unavailable: {e!r}>", []
-        return f"task: {json.dumps(t)}\npositions: {json.dumps(pos)}\n"
+        pos = {p.get("channel_name"): p.get("time") for p in pos}
+        return f"task: {json.dumps(t)}\npositions (channel: applied source time ms): {pos}\n"
 
     def _fail_if_paused(self):
         t = self.server.task(self.task_id)

@@ -9,7 +9,8 @@ row (every primary key once, every scalar, every vector bit for bit).
 import threading
 import time
 
-import pytest
+import numpy as np
+from pymilvus import Collection, db
 
 import milvus_util as mu
 import workload as wl
@@ -136,3 +137,62 @@ def test_kill9_restart(env, target, cdc, names):
            f"{at_batch + 1} of {batches}), down {down:.1f}s, restarted on the same data dir; "
            f"equal {waited:.1f}s after the workload, {rows} rows compared, no duplicates; "
            f"replay window: {replay_note}")
+
+
+def where_on_target(target, names):
+    """Where the target holds collections of this test (for failure messages)."""
+    found = []
+    for d in target.databases():
+        found += [f"{d}.{c}" for c in target.collections(d) if c.startswith(names)]
+    return found
+
+
+def test_database_besides_default(env, target, cdc, names):
+    """Only databases: collections in a database besides default (inserts, delete by key
+    and by expression, upsert, index, load, flush), and a second database whose collection
+    is dropped before the database is dropped. No user partition."""
+    task_id = start_task(cdc, env, target.uri)
+    w = wl.Workload(env.source, names, seed=6)
+    dbx, dby = f"{names}_x", f"{names}_y"
+    c_int, c_str = wl.simple_collections(w, db_name=dbx)
+    for i in range(3):
+        wl.batch_step(w, c_int, c_str, i, 1500)
+    c_int.flush()
+    db.create_database(dby, using=env.source.alias())
+    c_y = Collection(f"{names}_y", mu.int_schema(), using=env.source.alias(dby))
+    w.insert(c_y, mu.int_columns(w.rng, np.arange(300)), 300)
+    c_y.drop()
+    db.drop_database(dby, using=env.source.alias())
+    try:
+        waited, rows = Replication(env, target, cdc, task_id, {dbx: None, dby: None,
+                                                               "default": names}).check()
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nthe target holds this test's collections at: "
+                             f"{where_on_target(target, names)}; databases on the target: "
+                             f"{[d for d in target.databases() if d.startswith(names)]}")
+    report(f"[database besides default] {w.inserted} rows; equal {waited:.1f}s after the "
+           f"workload, {rows} rows compared")
+
+
+def test_user_partitions(env, target, cdc, names):
+    """Only partitions, in default: two user partitions created after the collection,
+    inserts into each, upsert and delete in one, release, drop partition, load."""
+    task_id = start_task(cdc, env, target.uri)
+    rng = np.random.default_rng(7)
+    c = Collection(f"{names}_int", mu.int_schema(), using=env.source.alias())
+    c.create_partition("p1")
+    c.create_partition("p2")
+    c.create_index("vec", mu.FLAT)
+    c.load()
+    inserted = 0
+    for i, part in enumerate(("_default", "p1", "p2", "p1")):
+        pks = np.arange(i * 1500, (i + 1) * 1500)
+        inserted += len(mu.insert_batched(c, mu.int_columns(rng, pks, tag=i), 1500, part))
+    c.upsert(mu.int_columns(rng, np.arange(1500, 1800), tag=9), partition_name="p1")
+    c.delete(f"pk in {list(range(4500, 4700))}")
+    c.release()
+    c.drop_partition("p2")
+    c.load()
+    waited, rows = Replication(env, target, cdc, task_id, {"default": names}).check()
+    report(f"[user partitions] {inserted} rows; equal {waited:.1f}s after the workload, "
+           f"{rows} rows compared")
