@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -109,6 +110,27 @@ inline uint64_t peak_rss_bytes() {
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
 }
 
+/// CPU time of the calling thread, of this whole process, of its waited-for children.
+inline double cpu_seconds(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+inline double thread_cpu_seconds() {
+  return cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+}
+inline double process_cpu_seconds() {
+  return cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
+}
+inline double children_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_CHILDREN, &usage);
+  auto tv = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return tv(usage.ru_utime) + tv(usage.ru_stime);
+}
+
 inline double mb(uint64_t bytes) {
   return static_cast<double>(bytes) / 1e6;
 }
@@ -157,6 +179,8 @@ struct produce_result {
   uint64_t records = 0;
   uint64_t bytes = 0;
   double seconds = 0;
+  /// CPU time of the producing child.
+  double cpu_seconds = 0;
 };
 
 /// Counts the records the broker refused.
@@ -182,6 +206,7 @@ inline produce_result produce_in_child(const std::string& brokers, const std::st
   result.bytes = count * maker.make(0).size();
   std::fflush(nullptr);
   auto start = clock_type::now();
+  auto cpu_start = children_cpu_seconds();
   pid_t child = fork();
   if (child < 0) {
     std::perror("fork");
@@ -227,6 +252,7 @@ inline produce_result produce_in_child(const std::string& brokers, const std::st
   int status = 0;
   waitpid(child, &status, 0);
   result.seconds = seconds_since(start);
+  result.cpu_seconds = children_cpu_seconds() - cpu_start;
   result.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   return result;
 }
