@@ -644,6 +644,32 @@ std::string key_expression(std::string_view pk_field, const wal::primary_keys& k
   return expr;
 }
 
+std::vector<wal::primary_keys> split_keys(std::string_view pk_field, const wal::primary_keys& keys,
+                                          size_t max_bytes) {
+  std::vector<wal::primary_keys> groups;
+  const size_t empty = pk_field.size() + 6; // "<pk> in []"
+  size_t length = 0;                        // of the last group's expression
+  // makes room for a literal of `size` bytes in the last group, or starts a new one
+  auto place = [&](size_t size) {
+    const bool first = groups.empty() || groups.back().size() == 0;
+    if (groups.empty() || (!first && length + 1 + size > max_bytes)) {
+      groups.emplace_back();
+      length = empty + size;
+    } else {
+      length += (first ? 0 : 1) + size;
+    }
+  };
+  for (auto key : keys.ints) {
+    place(std::to_string(key).size());
+    groups.back().ints.push_back(key);
+  }
+  for (const auto& key : keys.strings) {
+    place(quote(key).size());
+    groups.back().strings.push_back(key);
+  }
+  return groups;
+}
+
 caf::expected<pb::milvus::DeleteRequest> delete_request(const pb::msg::DeleteRequest& del,
                                                         const collection_info& collection,
                                                         const name_mapper& names,

@@ -70,7 +70,7 @@ struct options {
   /// Write every row to the target's default partitions (target_params.ignore_partition).
   bool ignore_partition = false;
   auto_id_mode auto_id = auto_id_mode::disable;
-  /// Size limit of one Insert/Upsert request; clamped to [1, max_batch_bytes].
+  /// Size limit of one Insert/Upsert/Delete request; clamped to [1, max_batch_bytes].
   size_t batch_bytes = default_batch_bytes;
   /// Write inserts as Upsert (the replay window after a restart: no duplicate rows).
   bool inserts_as_upserts = false;
@@ -187,6 +187,11 @@ std::string quote(std::string_view text);
 
 /// `<pk> in [1,2,3]` or `<pk> in ["a","b"]`.
 std::string key_expression(std::string_view pk_field, const wal::primary_keys& keys);
+
+/// The keys in order, in groups whose key_expression is at most `max_bytes` long (a single
+/// key longer than that is a group of its own): a large delete as several requests.
+std::vector<wal::primary_keys> split_keys(std::string_view pk_field, const wal::primary_keys& keys,
+                                          size_t max_bytes);
 
 /// The target Delete of a WAL Delete: mapped names, the key expression on the primary key,
 /// the partition when it targets one (partitionID -1 = all; none for a partition-key

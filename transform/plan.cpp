@@ -287,6 +287,7 @@ caf::expected<std::vector<op>> plan(std::span<const wal::event> events,
   // 3. conversion in order
   std::vector<op> ops;
   const bool own_partitions = opts.ignore_partition || has_partition_key(collection.schema);
+  const size_t max_bytes = std::clamp<size_t>(opts.batch_bytes, 1, max_batch_bytes);
   auto emit_delete = [&](size_t i) -> caf::error {
     const auto& ev = events[i];
     if (keys[i].size() == 0) {
@@ -296,7 +297,22 @@ caf::expected<std::vector<op>> plan(std::span<const wal::event> events,
     auto req = delete_request(*ev.as<pb::msg::DeleteRequest>(), collection, names, opts);
     if (!req)
       return fail_at(ev, req.error());
-    ops.push_back(make_op(delete_op{std::move(*req)}, keys[i].size(), {origin_of(ev)}));
+    if (req->ByteSizeLong() <= max_bytes) {
+      ops.push_back(make_op(delete_op{std::move(*req)}, keys[i].size(), {origin_of(ev)}));
+      return {};
+    }
+    // too many keys for one request: several, the event complete with the last
+    const size_t overhead = req->ByteSizeLong() - req->expr().size() + 16;
+    auto groups =
+        split_keys(pk_field, keys[i], max_bytes > overhead ? max_bytes - overhead : size_t{1});
+    for (size_t g = 0; g < groups.size(); ++g) {
+      auto part = *req;
+      part.set_expr(key_expression(pk_field, groups[g]));
+      std::vector<origin> origins;
+      if (g + 1 == groups.size())
+        origins.push_back(origin_of(ev));
+      ops.push_back(make_op(delete_op{std::move(part)}, groups[g].size(), std::move(origins)));
+    }
     return {};
   };
   for (size_t i = 0; i < n; ++i) {

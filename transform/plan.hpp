@@ -68,7 +68,8 @@ struct op {
 ///   inserts' keys (an upsert of Milvus 2.3-2.5): the inserts become Upserts, the delete
 ///   goes; never insert-then-delete. A delete that shares a timestamp with inserts but is
 ///   not covered by them goes before the first of them.
-/// - Insert -> Insert (Upsert with `inserts_as_upserts`), Delete -> Delete.
+/// - Insert -> Insert (Upsert with `inserts_as_upserts`), Delete -> Delete (several when
+///   its key expression would make the request larger than `opts.batch_bytes`).
 /// - CreateCollection -> CreateCollection from `collection` (its autoID note in `note`),
 ///   DropCollection, CreatePartition (skipped for partition-key collections and with
 ///   `ignore_partition`), DropPartition (preceded by ReleasePartitions: Milvus 2.3.5

@@ -1320,3 +1320,54 @@ TEST_CASE("batch_limit_is_never_above_64_mib") {
     CHECK(o.bytes <= max_batch_bytes);
   CHECK(error_text(caf::error{}) == "");
 }
+
+TEST_CASE("a_delete_with_many_keys_becomes_several_requests") {
+  wal::primary_keys ints;
+  ints.ints = {1, 22, 333, 4444};
+  // "pk in [1,22]" is 12 bytes, "pk in [1,22,333]" 16
+  auto groups = split_keys("pk", ints, 12);
+  REQUIRE(groups.size() == 3);
+  CHECK(key_expression("pk", groups[0]) == "pk in [1,22]");
+  CHECK(key_expression("pk", groups[1]) == "pk in [333]");
+  CHECK(key_expression("pk", groups[2]) == "pk in [4444]");
+  CHECK(split_keys("pk", ints, 1000).size() == 1);
+  // a key longer than the limit is a group of its own
+  wal::primary_keys strs;
+  strs.strings = {"a", "a very long key", "b", "c"};
+  groups = split_keys("id", strs, 16);
+  REQUIRE(groups.size() == 3);
+  CHECK(key_expression("id", groups[0]) == R"(id in ["a"])");
+  CHECK(key_expression("id", groups[1]) == R"(id in ["a very long key"])");
+  CHECK(key_expression("id", groups[2]) == R"(id in ["b","c"])");
+  for (const auto& g : split_keys("id", strs, 16))
+    CHECK((key_expression("id", g).size() <= 16 || g.size() == 1));
+
+  // in a plan: every request within the limit, all keys once, in order
+  auto info = built_collection();
+  std::vector<int64_t> keys;
+  for (int64_t k = 0; k < 5000; ++k)
+    keys.push_back(k * 1000);
+  std::vector<wal::event> events{delete_event(keys, ts0 + 1, 30)};
+  options opts;
+  opts.batch_bytes = 4096;
+  auto ops = plan(events, info, name_mapper{}, opts);
+  REQUIRE(ops);
+  REQUIRE(ops->size() > 5);
+  std::string all;
+  size_t rows = 0;
+  for (size_t i = 0; i < ops->size(); ++i) {
+    const auto& o = (*ops)[i];
+    const auto& del = call<delete_op>(o).request;
+    CHECK(o.bytes <= 4096);
+    CHECK(del.collection_name() == "built");
+    CHECK(del.partition_name() == "");
+    CHECK(o.origins.size() == (i + 1 == ops->size() ? 1u : 0u));
+    REQUIRE(del.expr().rfind("pk in [", 0) == 0);
+    all += (all.empty() ? "" : ",") + del.expr().substr(7, del.expr().size() - 8);
+    rows += o.rows;
+  }
+  CHECK(rows == 5000);
+  wal::primary_keys expected;
+  expected.ints = keys;
+  CHECK("pk in [" + all + "]" == key_expression("pk", expected));
+}
