@@ -107,11 +107,15 @@ void stop_pipeline(task_pointer self) {
 /// last applied change against now; TimeTicks keep it flat on an idle channel) and the
 /// progress of list/get through the supervisor.
 void publish_progress(task_pointer self) {
-  std::vector<checkpoint> progress;
-  for (const auto& [channel, cp] : self->state.checkpoints)
-    progress.push_back(cp);
-  self->send(self->state.supervisor, atom::progress_v, id_of(self), progress);
   const auto& cfg = self->state.pipeline;
+  std::vector<checkpoint> progress;
+  for (const auto& [channel, cp] : self->state.checkpoints) {
+    progress.push_back(cp);
+    // The replicate channel carries no TimeTicks: the time of its last DDL is no lag.
+    if (cfg && channel == cfg->replicate_channel)
+      progress.back().timestamp = 0;
+  }
+  self->send(self->state.supervisor, atom::progress_v, id_of(self), progress);
   if (!cfg || !cfg->metrics)
     return;
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

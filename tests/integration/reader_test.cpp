@@ -72,6 +72,7 @@ task_actor::behavior_type recording_owner(task_actor::pointer, std::shared_ptr<r
         into->failures.push_back(why);
         into->changed.notify_all();
       },
+      [](atom::poll) {},
   };
 }
 
