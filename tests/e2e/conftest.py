@@ -206,6 +206,23 @@ class CdcServer:
     def resume(self, task_id):
         self.cdc("resume", {"task_id": task_id})
 
+    def require_running(self, task_id):
+        """The task has not paused itself (fails with its reason otherwise)."""
+        t = self.task(task_id)
+        assert t["state"] == "Running", (
+            f"task {task_id} is {t['state']}, reason {t.get('reason')!r}\n" + self.log_tail())
+        return t
+
+    def wait_collections(self, target_ep, task_id, names, db_name="default", timeout=60.0):
+        """Waits until the target has the collections (the task must keep running)."""
+        def ready():
+            self.require_running(task_id)
+            return set(names) <= set(target_ep.collections(db_name))
+        try:
+            mu.wait_until(f"collections {names} in {db_name} on the target", ready, timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.log_tail()}")
+
     def wait_state(self, task_id, state, timeout=20.0):
         return mu.wait_until(f"task {task_id} in state {state}",
                              lambda: (lambda t: t if t["state"] == state else None)(

@@ -155,16 +155,20 @@ def full_workload(w, scale=1.0, partition_key=True, other_db=True, user_partitio
     return {"default": p}
 
 
-def simple_collections(w, db_name="default", dim=mu.DIM):
+def simple_collections(w, db_name="default", dim=mu.DIM, created=None):
     """An int64-key collection and a VarChar-key one with dynamic fields, indexed and loaded
     (so that data is queryable on both sides from the start). No user partition: the pause
-    and kill tests check delivery, partitions are covered by full_workload."""
+    and kill tests check delivery, partitions are covered by full_workload.
+    created(names), when given, is called between the creation and the index (to wait for
+    the collections on the target)."""
     src, p = w.src, w.p
     if db_name != "default":
         db.create_database(db_name, using=src.alias())
     c_int = Collection(f"{p}_int", mu.int_schema(dim=dim), using=src.alias(db_name),
                        shards_num=2)
     c_str = Collection(f"{p}_str", mu.str_schema(dim=dim), using=src.alias(db_name))
+    if created is not None:
+        created([c_int.name, c_str.name])
     for c in (c_int, c_str):
         c.create_index("vec", mu.FLAT)
         c.load()
