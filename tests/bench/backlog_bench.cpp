@@ -5,7 +5,9 @@
 // The process RSS is sampled during the read; the peak must stay under --limit-mb.
 //
 //   backlog_bench [--bytes B] [--delay-ms D] [--limit-mb M] [--rows N] [--dim D]
-//                 [--topic T]            read an existing topic (produced by an earlier run)
+//                 [--channels C]         spread the records over C topics T_0..T_C-1, round
+//                                        robin (Milvus writes 16 DML channels), default 1
+//                 [--topic T]            read existing topics T_i (an earlier run's)
 //                 [--produce-only]       produce, print the topic name, stop
 //                 [--option key=value]   librdkafka option for the reader (repeatable), to
 //                                        compare prefetch settings
@@ -31,6 +33,7 @@ struct options {
   int rows = 1000;
   int dim = 768;
   std::string topic;
+  size_t channels = 1;
   bool produce_only = false;
   std::map<std::string, std::string> kafka_options;
 };
@@ -38,7 +41,7 @@ struct options {
 [[noreturn]] void usage(const char* self) {
   std::fprintf(stderr,
                "usage: %s [--bytes B] [--delay-ms D] [--limit-mb M] [--rows N] [--dim D] "
-               "[--topic T] [--produce-only] [--option key=value]...\n",
+               "[--channels C] [--topic T] [--produce-only] [--option key=value]...\n",
                self);
   std::exit(2);
 }
@@ -57,6 +60,8 @@ options parse(int argc, char** argv) {
       o.rows = std::atoi(argv[++i]);
     } else if (is("--dim")) {
       o.dim = std::atoi(argv[++i]);
+    } else if (is("--channels")) {
+      o.channels = std::strtoull(argv[++i], nullptr, 10);
     } else if (is("--topic")) {
       o.topic = argv[++i];
     } else if (std::strcmp(argv[i], "--produce-only") == 0) {
@@ -71,7 +76,7 @@ options parse(int argc, char** argv) {
       usage(argv[0]);
     }
   }
-  if (o.bytes == 0 || o.rows <= 0 || o.dim <= 0 || o.delay.count() < 0)
+  if (o.bytes == 0 || o.channels == 0 || o.rows <= 0 || o.dim <= 0 || o.delay.count() < 0)
     usage(argv[0]);
   return o;
 }
@@ -87,16 +92,22 @@ int main(int argc, char** argv) {
   }
   auto total_start = clock_type::now();
   uint64_t count = 0;
+  std::vector<std::string> topics;
   {
     insert_maker maker{opt.rows, opt.dim};
     auto record_bytes = maker.make(0).size();
     count = (opt.bytes + record_bytes - 1) / record_bytes;
-    if (opt.topic.empty()) {
+    bool produce = opt.topic.empty();
+    if (produce)
       opt.topic = fresh_topic("backlog");
-      std::printf("producing %llu records of %zu bytes (%.1f MB) into %s (child process) ...\n",
+    for (size_t i = 0; i < opt.channels; ++i)
+      topics.push_back(opt.topic + "_" + std::to_string(i));
+    if (produce) {
+      std::printf("producing %llu records of %zu bytes (%.1f MB) into %s_0..%zu "
+                  "(child process) ...\n",
                   static_cast<unsigned long long>(count), record_bytes, mb(count * record_bytes),
-                  opt.topic.c_str());
-      auto produced = produce_in_child(brokers, opt.topic, count, maker);
+                  opt.topic.c_str(), opt.channels - 1);
+      auto produced = produce_in_child(brokers, topics, count, maker);
       if (!produced.ok) {
         std::fprintf(stderr, "producing failed\n");
         return 1;
@@ -104,8 +115,9 @@ int main(int argc, char** argv) {
       std::printf("produced in %.1f s (%.1f MB/s)\n", produced.seconds,
                   mb(produced.bytes) / produced.seconds);
     } else {
-      std::printf("reading the existing topic %s: %llu records of %zu bytes expected\n",
-                  opt.topic.c_str(), static_cast<unsigned long long>(count), record_bytes);
+      std::printf("reading the existing topics %s_0..%zu: %llu records of %zu bytes expected\n",
+                  opt.topic.c_str(), opt.channels - 1, static_cast<unsigned long long>(count),
+                  record_bytes);
     }
   }
   if (opt.produce_only) {
@@ -124,11 +136,13 @@ int main(int argc, char** argv) {
   rc.kafka.brokers = brokers;
   rc.kafka.client_id = "backlog-bench";
   rc.kafka.options = opt.kafka_options;
-  rc.channels = {{opt.topic, 0}};
-  std::printf("reader: credit %llu MiB, batch %llu MiB, sink holds each batch %lld ms",
-              static_cast<unsigned long long>(rc.max_inflight_bytes >> 20),
-              static_cast<unsigned long long>(rc.max_batch_bytes >> 20),
-              static_cast<long long>(opt.delay.count()));
+  for (const auto& topic : topics)
+    rc.channels.push_back({topic, 0});
+  std::printf(
+      "reader: %zu channel(s), credit %llu MiB, batch %llu MiB, sink holds each batch %lld ms",
+      rc.channels.size(), static_cast<unsigned long long>(rc.max_inflight_bytes >> 20),
+      static_cast<unsigned long long>(rc.max_batch_bytes >> 20),
+      static_cast<long long>(opt.delay.count()));
   for (const auto& [key, value] : opt.kafka_options)
     std::printf(", %s=%s", key.c_str(), value.c_str());
   std::printf("\nRSS before the reader: %.1f MB\n", mb(baseline));

@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -196,11 +197,13 @@ public:
   uint64_t failed = 0;
 };
 
-/// Produces `count` records of `maker` (sequence numbers 0..count-1) into partition 0 of
-/// `topic`, every one acknowledged by the broker. Runs in a child process: call it before
-/// this process starts any thread. `bytes` is the size of one record's value.
-inline produce_result produce_in_child(const std::string& brokers, const std::string& topic,
-                                       uint64_t count, insert_maker& maker) {
+/// Produces `count` records of `maker` into partition 0 of `topics`, round robin: record i
+/// goes to topics[i % n] with sequence number i / n (so the sequence number of a record is
+/// its offset in its topic). Every record is acknowledged by the broker. Runs in a child
+/// process: call it before this process starts any thread.
+inline produce_result produce_in_child(const std::string& brokers,
+                                       const std::vector<std::string>& topics, uint64_t count,
+                                       insert_maker& maker) {
   produce_result result;
   result.records = count;
   result.bytes = count * maker.make(0).size();
@@ -228,8 +231,9 @@ inline produce_result produce_in_child(const std::string& brokers, const std::st
         std::fprintf(stderr, "cannot create producer: %s\n", err.c_str());
         std::_Exit(1);
       }
-      for (uint64_t seq = 0; seq < count; ++seq) {
-        auto value = maker.make(seq);
+      for (uint64_t i = 0; i < count; ++i) {
+        auto value = maker.make(i / topics.size());
+        const auto& topic = topics[i % topics.size()];
         while (true) {
           auto code = producer->produce(topic, 0, RdKafka::Producer::RK_MSG_COPY, value.data(),
                                         value.size(), nullptr, 0, 0, nullptr);
@@ -274,7 +278,8 @@ struct sink_stats {
   uint64_t batches = 0;
   /// Events whose offset or sequence number (base.msgID) was not the next one expected.
   uint64_t out_of_order = 0;
-  int64_t next_offset = 0;
+  /// The next offset expected per topic (every topic starts at 0).
+  std::map<std::string, int64_t> next_offset;
   clock_type::time_point first_event;
   clock_type::time_point last_event;
   /// Bytes the sink held (credit not yet returned), at most.
@@ -319,10 +324,10 @@ bench_sink(event_sink_actor::stateful_pointer<sink_state> self, std::shared_ptr<
           st.stats->last_event = now;
           for (const auto& e : batch.events) {
             auto* insert = e.as<pb::msg::InsertRequest>();
-            if (e.offset != st.stats->next_offset || insert == nullptr ||
-                insert->base().msgid() != e.offset)
+            auto& next = st.stats->next_offset[e.topic];
+            if (e.offset != next || insert == nullptr || insert->base().msgid() != e.offset)
               ++st.stats->out_of_order;
-            st.stats->next_offset = e.offset + 1;
+            next = e.offset + 1;
           }
           st.stats->events += batch.events.size();
           st.stats->bytes += batch.bytes;

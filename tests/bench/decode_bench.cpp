@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
     auto topic = fresh_topic("decode");
     std::printf("producing %llu records into %s at %s (child process) ...\n",
                 static_cast<unsigned long long>(opt.kafka_records), topic.c_str(), brokers);
-    auto produced = produce_in_child(brokers, topic, opt.kafka_records, maker);
+    auto produced = produce_in_child(brokers, {topic}, opt.kafka_records, maker);
     if (!produced.ok) {
       std::fprintf(stderr, "producing failed\n");
       return 1;
