@@ -18,22 +18,30 @@ from conftest import Replication, report, start_task
 
 
 def test_ddl_right_after_create(env, target, cdc, names):
-    """Collections created and at once indexed, loaded and written to. The CreateCollection
+    """Collections created and at once indexed, then loaded and written to. CreateCollection
     travels on the collection's DML topics, CreateIndex and LoadCollection on the replicate
-    topic: the target must get them in timestamp order. On a fresh harness (the suite runs
-    this test first) the DML topics are new to the reader, the case where that order is
-    at risk."""
+    topic: the target must get them in timestamp order. A first collection makes some DML
+    channels active (TimeTicks) before the others are created. On a fresh harness (the suite
+    runs this test first) the other collections' DML topics are new to the reader, the case
+    where that order is at risk."""
     task_id = start_task(cdc, env, target.uri)
     rng = np.random.default_rng(8)
-    for i in range(8):
-        c = Collection(f"{names}_c{i}", mu.int_schema(array=False), using=env.source.alias(),
-                       shards_num=2)
+    warm = Collection(f"{names}_warm", mu.int_schema(array=False), using=env.source.alias(),
+                      shards_num=2)
+    cdc.wait_collections(target, task_id, [warm.name])
+    colls = [warm]
+    for i in range(7):
+        c = Collection(f"{names}_c{i}", mu.int_schema(array=False),
+                       using=env.source.alias(), shards_num=2)
         c.create_index("vec", mu.FLAT)
+        colls.append(c)
+    warm.create_index("vec", mu.FLAT)
+    for i, c in enumerate(colls):
         c.load()
         c.insert(mu.int_columns(rng, np.arange(i * 200, (i + 1) * 200), array=False))
     waited, rows = Replication(env, target, cdc, task_id, {"default": names}).check()
-    report(f"[ddl right after create] 8 collections; equal {waited:.1f}s after the workload, "
-           f"{rows} rows compared")
+    report(f"[ddl right after create] {len(colls)} collections; equal {waited:.1f}s after the "
+           f"workload, {rows} rows compared")
 
 
 def run_workload(env, target, cdc, names, label, **opts):
