@@ -13,8 +13,30 @@ namespace cdc::milvus {
 
 namespace {
 
-const char* code_name(grpc::StatusCode code) {
-  switch (code) {
+std::string describe(const grpc::Status& status) {
+  return std::string{"gRPC status "} + grpc_code_name(status.error_code()) + ": " +
+         status.error_message();
+}
+
+bool read_file_into(const std::string& path, const char* what, std::string& out,
+                    std::string& error) {
+  if (path.empty())
+    return true;
+  std::ifstream in{path, std::ios::binary};
+  if (!in) {
+    error = std::string{"cannot read dial_config."} + what + " '" + path + "'";
+    return false;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  out = buffer.str();
+  return true;
+}
+
+} // namespace
+
+const char* grpc_code_name(int code) {
+  switch (static_cast<grpc::StatusCode>(code)) {
   case grpc::StatusCode::OK:
     return "OK";
   case grpc::StatusCode::CANCELLED:
@@ -53,28 +75,6 @@ const char* code_name(grpc::StatusCode code) {
     return "UNRECOGNIZED";
   }
 }
-
-std::string describe(const grpc::Status& status) {
-  return std::string{"gRPC status "} + code_name(status.error_code()) + ": " +
-         status.error_message();
-}
-
-bool read_file_into(const std::string& path, const char* what, std::string& out,
-                    std::string& error) {
-  if (path.empty())
-    return true;
-  std::ifstream in{path, std::ios::binary};
-  if (!in) {
-    error = std::string{"cannot read dial_config."} + what + " '" + path + "'";
-    return false;
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  out = buffer.str();
-  return true;
-}
-
-} // namespace
 
 bool succeeded(const ::milvus::proto::common::Status& status) {
 #pragma GCC diagnostic push

@@ -22,6 +22,9 @@ namespace cdc::milvus {
 /// than 2.3 (which only fill the deprecated `error_code`) also `error_code == Success`.
 bool succeeded(const ::milvus::proto::common::Status& status);
 
+/// The name of a gRPC status code ("UNAVAILABLE", ...), for messages.
+const char* grpc_code_name(int code);
+
 /// Where and how to dial, derived from a task's `milvus_connect_param`.
 struct endpoint {
   /// host:port for gRPC.

@@ -110,6 +110,10 @@ struct checkpoint {
 
 /// A task as it is kept: its spec and where it is in its life cycle.
 struct task_record {
+  task_record() = default;
+  task_record(task_spec spec_, task_state state_ = task_state::initial, std::string reason_ = {})
+      : spec(std::move(spec_)), state(state_), reason(std::move(reason_)) {}
+
   task_spec spec;
   task_state state = task_state::initial;
   /// Why the task is paused; empty otherwise.

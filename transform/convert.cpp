@@ -44,35 +44,8 @@ size_t vector_unit(spb::DataType type, int64_t dim) {
 
 /// Number of values a column holds (not rows: a compact nullable column holds fewer).
 size_t value_count(const spb::FieldData& f) {
-  using S = spb::ScalarField;
-  if (f.has_scalars()) {
-    const auto& s = f.scalars();
-    switch (s.data_case()) {
-    case S::kBoolData:
-      return s.bool_data().data_size();
-    case S::kIntData:
-      return s.int_data().data_size();
-    case S::kLongData:
-      return s.long_data().data_size();
-    case S::kFloatData:
-      return s.float_data().data_size();
-    case S::kDoubleData:
-      return s.double_data().data_size();
-    case S::kStringData:
-      return s.string_data().data_size();
-    case S::kBytesData:
-      return s.bytes_data().data_size();
-    case S::kArrayData:
-      return s.array_data().data_size();
-    case S::kJsonData:
-      return s.json_data().data_size();
-    case S::kGeometryData:
-      return s.geometry_data().data_size();
-    case S::DATA_NOT_SET:
-      return 0;
-    }
-    return 0;
-  }
+  if (f.has_scalars())
+    return wal::scalar_count(f.scalars());
   if (f.has_vectors()) {
     const auto& v = f.vectors();
     using V = spb::VectorField;

@@ -319,35 +319,6 @@ std::string case_name(pb::schema::ScalarField::DataCase c) {
   return S::descriptor()->FindFieldByNumber(static_cast<int>(c))->name();
 }
 
-size_t scalar_count(const pb::schema::ScalarField& s) {
-  using S = pb::schema::ScalarField;
-  switch (s.data_case()) {
-  case S::kBoolData:
-    return s.bool_data().data_size();
-  case S::kIntData:
-    return s.int_data().data_size();
-  case S::kLongData:
-    return s.long_data().data_size();
-  case S::kFloatData:
-    return s.float_data().data_size();
-  case S::kDoubleData:
-    return s.double_data().data_size();
-  case S::kStringData:
-    return s.string_data().data_size();
-  case S::kBytesData:
-    return s.bytes_data().data_size();
-  case S::kArrayData:
-    return s.array_data().data_size();
-  case S::kJsonData:
-    return s.json_data().data_size();
-  case S::kGeometryData:
-    return s.geometry_data().data_size();
-  case S::DATA_NOT_SET:
-    break;
-  }
-  return 0;
-}
-
 /// The ScalarField case a scalar data type is stored in; DATA_NOT_SET for vectors and
 /// unknown types.
 pb::schema::ScalarField::DataCase scalar_case(pb::schema::DataType type) {
@@ -637,6 +608,35 @@ std::string dml_topic(std::string_view cluster_prefix, int index) {
   topic += "-rootcoord-dml_";
   topic += std::to_string(index);
   return topic;
+}
+
+size_t scalar_count(const pb::schema::ScalarField& s) {
+  using S = pb::schema::ScalarField;
+  switch (s.data_case()) {
+  case S::kBoolData:
+    return s.bool_data().data_size();
+  case S::kIntData:
+    return s.int_data().data_size();
+  case S::kLongData:
+    return s.long_data().data_size();
+  case S::kFloatData:
+    return s.float_data().data_size();
+  case S::kDoubleData:
+    return s.double_data().data_size();
+  case S::kStringData:
+    return s.string_data().data_size();
+  case S::kBytesData:
+    return s.bytes_data().data_size();
+  case S::kArrayData:
+    return s.array_data().data_size();
+  case S::kJsonData:
+    return s.json_data().data_size();
+  case S::kGeometryData:
+    return s.geometry_data().data_size();
+  case S::DATA_NOT_SET:
+    break;
+  }
+  return 0;
 }
 
 } // namespace cdc::wal

@@ -84,6 +84,9 @@ struct primary_keys {
   bool operator==(const primary_keys&) const = default;
 };
 
+/// Number of values a scalar column holds (of whichever type it carries).
+size_t scalar_count(const pb::schema::ScalarField& scalars);
+
 /// Number of rows of an insert (`num_rows`, or the length of its timestamps on old writers).
 size_t row_count(const pb::msg::InsertRequest& insert);
 
