@@ -871,6 +871,21 @@ TEST_CASE("target_writer_call_deadline_and_insert_retried_as_upsert") {
   const auto db = unique("tw_deadline_");
   REQUIRE_WRITE_OK(setup.create_database(create_db(db)));
   REQUIRE_WRITE_OK(setup.create_collection(create_collection(db, "items", false)));
+  // Right after create, a Flush may be refused at once ("channel not found") instead of
+  // running into the deadline: wait, with a deadline, until a normal Flush succeeds.
+  {
+    mpb::FlushRequest ready;
+    ready.set_db_name(db);
+    ready.add_collection_names("items");
+    auto until = std::chrono::steady_clock::now() + 60s;
+    bool flushed_once = false;
+    while (!flushed_once && std::chrono::steady_clock::now() < until) {
+      flushed_once = setup.flush(ready).ok();
+      if (!flushed_once)
+        std::this_thread::sleep_for(200ms);
+    }
+    REQUIRE(flushed_once);
+  }
 
   // A 1 ms deadline: Flush (200 ms and more on Milvus 2.3.5) and Insert (several ms) exceed
   // it: DEADLINE_EXCEEDED, retryable; the Insert's retry goes out as an Upsert, since the
