@@ -60,8 +60,10 @@ caf::expected<std::unique_ptr<kafka_reader>> kafka_reader::open(const kafka_sett
       // Milvus writes up to ~10 MB per record (message.max.bytes of its Kafka).
       {"fetch.message.max.bytes", "16777216"},
       {"receive.message.max.bytes", "67108864"},
-      // Keep what is prefetched small: flow control happens above, not in librdkafka's queue.
-      {"queued.max.messages.kbytes", "65536"},
+      // Keep what is prefetched small: flow control happens above, not in librdkafka's queue
+      // (16 MiB per channel keeps a 1 GB backlog over 16 channels at 154-167 MB RSS, see
+      // tests/bench/README.md).
+      {"queued.max.messages.kbytes", "16384"},
       // A topic created after the assignment is noticed within seconds.
       {"topic.metadata.refresh.interval.ms", "2000"},
       {"reconnect.backoff.max.ms", "2000"},
