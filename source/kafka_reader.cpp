@@ -61,9 +61,9 @@ caf::expected<std::unique_ptr<kafka_reader>> kafka_reader::open(const kafka_sett
       {"fetch.message.max.bytes", "16777216"},
       {"receive.message.max.bytes", "67108864"},
       // Keep what is prefetched small: flow control happens above, not in librdkafka's queue
-      // (16 MiB per channel keeps a 1 GB backlog over 16 channels at 154-167 MB RSS, see
-      // tests/bench/README.md).
-      {"queued.max.messages.kbytes", "16384"},
+      // (32 MiB per channel keeps a 1 GB backlog over 16 channels at 168-188 MB RSS; 16 MiB
+      // uses less but halves throughput when the writer stalls; tests/bench/README.md).
+      {"queued.max.messages.kbytes", "32768"},
       // A topic created after the assignment is noticed within seconds.
       {"topic.metadata.refresh.interval.ms", "2000"},
       {"reconnect.backoff.max.ms", "2000"},
