@@ -1,5 +1,7 @@
 #include "apply/api_applier.hpp"
 
+#include "apply/ddl.hpp"
+
 #include "metrics/registry.hpp"
 #include "transform/convert.hpp"
 
@@ -42,21 +44,7 @@ caf::error api_applier::settle(const milvus::write_status& status) {
 }
 
 bool api_applier::selected(const std::string& db, const std::string& name) const {
-  for (const auto& [db_selected, refs] : spec_.db_collections) {
-    if (db_selected != "*" && db_selected != db)
-      continue;
-    for (const auto& ref : refs)
-      if (ref.name == "*" || ref.name == name)
-        return true;
-  }
-  return false;
-}
-
-bool api_applier::selected_database(const std::string& db) const {
-  for (const auto& [db_selected, refs] : spec_.db_collections)
-    if (db_selected == "*" || db_selected == db)
-      return true;
-  return false;
+  return selects(spec_, db, name);
 }
 
 caf::expected<const std::optional<transform::collection_info>*>
@@ -167,37 +155,8 @@ caf::error api_applier::apply_ddl(const wal::event& e) {
   auto request = transform::ddl_request(e, names_);
   if (!request)
     return request.error();
-  std::string db = e.db_name.empty() ? std::string{default_database} : e.db_name;
-  switch (e.type) {
-  case pb::common::CreateCredential:
-  case pb::common::DeleteCredential:
-  case pb::common::UpdateCredential:
-  case pb::common::CreateRole:
-  case pb::common::DropRole:
-  case pb::common::OperateUserRole:
-  case pb::common::OperatePrivilege:
-    if (!spec_.enable_user_role)
-      return {};
-    break;
-  case pb::common::CreateDatabase:
-  case pb::common::DropDatabase:
-  case pb::common::AlterDatabase:
-    if (!selected_database(db))
-      return {};
-    break;
-  case pb::common::Flush: {
-    auto* flush = e.as<pb::milvus::FlushRequest>();
-    bool any = false;
-    for (const auto& name : flush->collection_names())
-      any = any || selected(db, name);
-    if (!any)
-      return {};
-    break;
-  }
-  default:
-    if (!selected(db, e.collection_name))
-      return {};
-  }
+  if (!replicates_ddl(spec_, e))
+    return {};
   return execute(*request);
 }
 
@@ -227,56 +186,7 @@ caf::error api_applier::execute(const transform::op& op) {
 }
 
 caf::error api_applier::execute(const transform::ddl& request) {
-  using namespace pb::common;
-  switch (request.type) {
-  case CreateCollection:
-    return settle(target_.create_collection(*request.as<pb::milvus::CreateCollectionRequest>()));
-  case DropCollection:
-    return settle(target_.drop_collection(*request.as<pb::milvus::DropCollectionRequest>()));
-  case CreatePartition:
-    return settle(target_.create_partition(*request.as<pb::milvus::CreatePartitionRequest>()));
-  case DropPartition:
-    return settle(target_.drop_partition(*request.as<pb::milvus::DropPartitionRequest>()));
-  case CreateIndex:
-    return settle(target_.create_index(*request.as<pb::milvus::CreateIndexRequest>()));
-  case DropIndex:
-    return settle(target_.drop_index(*request.as<pb::milvus::DropIndexRequest>()));
-  case AlterIndex:
-    return settle(target_.alter_index(*request.as<pb::milvus::AlterIndexRequest>()));
-  case LoadCollection:
-    return settle(target_.load_collection(*request.as<pb::milvus::LoadCollectionRequest>()));
-  case ReleaseCollection:
-    return settle(target_.release_collection(*request.as<pb::milvus::ReleaseCollectionRequest>()));
-  case LoadPartitions:
-    return settle(target_.load_partitions(*request.as<pb::milvus::LoadPartitionsRequest>()));
-  case ReleasePartitions:
-    return settle(target_.release_partitions(*request.as<pb::milvus::ReleasePartitionsRequest>()));
-  case Flush:
-    return settle(target_.flush(*request.as<pb::milvus::FlushRequest>()).status);
-  case CreateDatabase:
-    return settle(target_.create_database(*request.as<pb::milvus::CreateDatabaseRequest>()));
-  case DropDatabase:
-    return settle(target_.drop_database(*request.as<pb::milvus::DropDatabaseRequest>()));
-  case AlterDatabase:
-    return settle(target_.alter_database(*request.as<pb::milvus::AlterDatabaseRequest>()));
-  case CreateCredential:
-    return settle(target_.create_credential(*request.as<pb::milvus::CreateCredentialRequest>()));
-  case DeleteCredential:
-    return settle(target_.delete_credential(*request.as<pb::milvus::DeleteCredentialRequest>()));
-  case UpdateCredential:
-    return settle(target_.update_credential(*request.as<pb::milvus::UpdateCredentialRequest>()));
-  case CreateRole:
-    return settle(target_.create_role(*request.as<pb::milvus::CreateRoleRequest>()));
-  case DropRole:
-    return settle(target_.drop_role(*request.as<pb::milvus::DropRoleRequest>()));
-  case OperateUserRole:
-    return settle(target_.operate_user_role(*request.as<pb::milvus::OperateUserRoleRequest>()));
-  case OperatePrivilege:
-    return settle(target_.operate_privilege(*request.as<pb::milvus::OperatePrivilegeRequest>()));
-  default:
-    spdlog::warn("{} is not replicated in api mode yet; skipped", wal::type_name(request.type));
-    return {};
-  }
+  return settle(call_ddl(target_, request));
 }
 
 } // namespace cdc

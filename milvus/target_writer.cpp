@@ -502,6 +502,14 @@ write_result<bool> target_writer::has_partition(const mpb::HasPartitionRequest& 
   return {std::move(answer.status), answer.value.value()};
 }
 
+write_result<mpb::ShowPartitionsResponse>
+target_writer::show_partitions(const mpb::ShowPartitionsRequest& request) {
+  call_spec spec{"ShowPartitions",
+                 "partitions of " + collection_object(request.db_name(), request.collection_name()),
+                 request.db_name()};
+  return CDC_CALL(mpb::ShowPartitionsResponse, ShowPartitions, spec, request);
+}
+
 write_result<mpb::MutationResult> target_writer::insert(const mpb::InsertRequest& request) {
   call_spec spec{
       "Insert",

@@ -174,6 +174,9 @@ public:
   write_status drop_partition(const ::milvus::proto::milvus::DropPartitionRequest& request);
   /// HasPartition: whether the partition exists.
   write_result<bool> has_partition(const ::milvus::proto::milvus::HasPartitionRequest& request);
+  /// ShowPartitions: names, ids and creation times of the partitions of a collection.
+  write_result<::milvus::proto::milvus::ShowPartitionsResponse>
+  show_partitions(const ::milvus::proto::milvus::ShowPartitionsRequest& request);
 
   // -- data --------------------------------------------------------------------------------
 
