@@ -33,10 +33,10 @@ caf::error retarget(Message& msg, const target_collection& collection, uint64_t 
   msg.set_collection_name(collection.name);
   msg.set_collectionid(collection.id);
   msg.set_dbid(0);
+  // base.msgID stays: the standby's consumers drop a DML message whose msgID they saw before
+  // in the same TimeTick span (Milvus 2.3.5 mqTtMsgStream, "found duplicated msg"), and the
+  // source's ids are unique.
   msg.mutable_base()->set_timestamp(ts);
-  // The source's ids mean nothing on the target; Milvus's proxy assigns its own segment.
-  msg.mutable_base()->set_msgid(0);
-  msg.mutable_base()->set_sourceid(0);
   for (auto& t : *msg.mutable_timestamps())
     t = ts;
   return {};
@@ -117,6 +117,10 @@ pb::msg::DeleteRequest replay_delete(const pb::msg::InsertRequest& rewritten,
   auto* base = del.mutable_base();
   base->set_msg_type(pb::common::Delete);
   base->set_timestamp(rewritten.base().timestamp());
+  // An id of its own (the standby drops a repeated msgID in one TimeTick span); the source's
+  // ids are positive.
+  base->set_msgid(~rewritten.base().msgid());
+  base->set_sourceid(rewritten.base().sourceid());
   del.set_shardname(rewritten.shardname());
   del.set_db_name(rewritten.db_name());
   del.set_collection_name(rewritten.collection_name());

@@ -51,7 +51,8 @@ caf::expected<std::string> target_vchannel(const target_collection& collection,
 
 /// A WAL Insert for the target: collectionID, partitionID (by partition name), shardName,
 /// db and collection names, field ids by name; `base.timestamp` and every row timestamp set
-/// to `ts` (the Insert half of a 2.3.5 upsert has base.timestamp 0). Error when the
+/// to `ts` (the Insert half of a 2.3.5 upsert has base.timestamp 0); `base.msgID` kept (the
+/// standby drops a DML message whose msgID it saw in the same TimeTick span). Error when the
 /// partition is not in `collection.partitions` or the shard has no counterpart.
 caf::expected<pb::msg::InsertRequest> replicate_insert(const pb::msg::InsertRequest& insert,
                                                        const target_collection& collection,
@@ -67,7 +68,7 @@ replicate_delete(const pb::msg::DeleteRequest& del, const target_collection& col
 /// The Delete that goes before a replayed (already rewritten) Insert, at the Insert's own
 /// timestamp: a copy of the rows that reached the target before a crash carries an older
 /// timestamp and is deleted, the replayed rows stay (a delete removes only older rows). The
-/// same as Milvus's own upsert.
+/// same as Milvus's own upsert. Its msgID is the Insert's, bit-inverted (never a source id).
 pb::msg::DeleteRequest replay_delete(const pb::msg::InsertRequest& rewritten,
                                      const wal::primary_keys& keys);
 

@@ -69,6 +69,9 @@ TEST_CASE("replicate_insert_takes_the_targets_ids_shard_names_and_one_timestamp"
   CHECK(out->segmentid() == 0);
   CHECK(out->base().msg_type() == cpb::Insert);
   CHECK(out->base().timestamp() == ts);
+  // the standby drops a msgID it saw in the same TimeTick span: the source's unique id stays
+  CHECK(out->base().msgid() == src.base().msgid());
+  CHECK(out->base().msgid() != 0);
   REQUIRE(out->timestamps_size() == src.timestamps_size());
   for (auto t : out->timestamps())
     CHECK(t == ts);
@@ -136,6 +139,7 @@ TEST_CASE("replicate_delete_keeps_all_partitions_and_maps_a_named_one") {
     CHECK(out->collectionid() == 900);
     CHECK(out->shardname() == "standby-rootcoord-dml_5_900v0");
     CHECK(out->base().timestamp() == 77);
+    CHECK(out->base().msgid() == del->base().msgid());
     for (auto t : out->timestamps())
       CHECK(t == 77);
     CHECK(out->primary_keys().SerializeAsString() == del->primary_keys().SerializeAsString());
@@ -170,6 +174,8 @@ TEST_CASE("replay_delete_removes_the_inserts_keys_at_its_timestamp") {
   auto del = replay_delete(*rewritten, keys);
   CHECK(del.base().msg_type() == cpb::Delete);
   CHECK(del.base().timestamp() == 12345);
+  CHECK(del.base().msgid() != rewritten->base().msgid());
+  CHECK(del.base().msgid() < 0);
   CHECK(del.collectionid() == 900);
   CHECK(del.partitionid() == 901);
   CHECK(del.shardname() == rewritten->shardname());
