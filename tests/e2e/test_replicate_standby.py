@@ -26,9 +26,13 @@ def start_replicate_task(cdc, env, standby):
     return start_task(cdc, env, standby.uri, **REPLICATE)
 
 
-def count(ep, name, db_name="default", expr=""):
+def count(ep, name, db_name="default", expr="", consistency="Strong"):
+    """count(*); consistency Strong waits until the standby's TimeTicks pass its clock, so
+    it never returns while the task is paused or the server is down: use Eventually then
+    (it reads everything the server made visible with its last TimeTicks)."""
     return ep.collection(name, db_name).query(expr, output_fields=["count(*)"],
-                                              consistency_level="Strong")[0]["count(*)"]
+                                              consistency_level=consistency,
+                                              timeout=60)[0]["count(*)"]
 
 
 def test_replicate_workload(env, standby, cdc, names):
@@ -65,7 +69,8 @@ def test_replicate_pause_resume(env, standby, cdc, names):
         wl.batch_step(w, c_int, c_str, i, batch)
     # nothing written to the source after the pause reaches the standby before resume (the
     # batch in flight at the pause may still land: it was written before)
-    leaked = count(standby, f"{names}_int", expr=f"pk >= {3 * batch} and pk < {6 * batch}")
+    leaked = count(standby, f"{names}_int", expr=f"pk >= {3 * batch} and pk < {6 * batch}",
+                   consistency="Eventually")
     cdc.resume(task_id)
     cdc.wait_state(task_id, "Running")
     for i in range(6, batches):
@@ -145,7 +150,7 @@ def test_replicate_crash_after_apply_before_checkpoint(env, standby, cdc, names)
     rc = cdc.wait_exit(60)
     assert rc == 137, f"the failpoint did not end the server (exit code {rc})\n" + cdc.log_tail()
     assert cdc.log_lines("failpoint: exiting after"), cdc.log_tail()
-    on_standby = count(standby, f"{names}_int")
+    on_standby = count(standby, f"{names}_int", consistency="Eventually")
     assert on_standby > 0, "nothing reached the standby before the failpoint"
     cdc.start()
     cdc.require_running(task_id)
