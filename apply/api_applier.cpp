@@ -120,6 +120,7 @@ caf::error api_applier::apply(const std::vector<wal::event>& events,
       continue;
     }
     if (!is_collection_event(e)) {
+      remember(e);
       ++i;
       continue;
     }
@@ -136,11 +137,48 @@ caf::error api_applier::apply(const std::vector<wal::event>& events,
         break;
       run.push_back(next);
     }
+    pair_with_recent_inserts(run);
     if (auto err = apply_collection(run.data(), run.data() + run.size(), replayed(e)))
       return err;
+    for (const auto& applied : run)
+      remember(applied);
     i = j;
   }
   return {};
+}
+
+void api_applier::remember(const wal::event& e) {
+  auto& recent = recent_inserts_[e.topic];
+  if (e.timestamp > recent.timestamp) {
+    recent.timestamp = e.timestamp;
+    recent.inserts.clear();
+  }
+  if (e.type == pb::common::Insert && e.timestamp == recent.timestamp)
+    recent.inserts.push_back(e);
+}
+
+void api_applier::pair_with_recent_inserts(std::vector<wal::event>& run) {
+  for (size_t k = 0; k < run.size(); ++k) {
+    const auto& del = run[k];
+    if (del.type != pb::common::Delete)
+      continue;
+    auto it = recent_inserts_.find(del.topic);
+    if (it == recent_inserts_.end() || it->second.timestamp != del.timestamp)
+      continue;
+    std::vector<wal::event> halves;
+    for (const auto& insert : it->second.inserts)
+      if (insert.collection_id == del.collection_id)
+        halves.push_back(insert);
+    if (halves.empty())
+      continue;
+    // The Insert half of this upsert went to the target as an Insert already (it came in an
+    // earlier batch); with its Delete it becomes an Upsert, which replaces both the old rows
+    // and the ones that Insert wrote.
+    spdlog::debug("{} offset {}: Delete pairs with {} Insert(s) applied before; upserting them",
+                  del.topic, del.offset, halves.size());
+    run.insert(run.begin() + static_cast<std::ptrdiff_t>(k), halves.begin(), halves.end());
+    k += halves.size();
+  }
 }
 
 caf::error api_applier::apply_collection(const wal::event* first, const wal::event* last,
