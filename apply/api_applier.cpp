@@ -1,10 +1,9 @@
 #include "apply/api_applier.hpp"
 
-#include "apply/ddl.hpp"
-
 #include "metrics/registry.hpp"
 #include "transform/convert.hpp"
 
+#include <grpcpp/support/status.h>
 #include <spdlog/spdlog.h>
 
 namespace cdc {
@@ -44,7 +43,21 @@ caf::error api_applier::settle(const milvus::write_status& status) {
 }
 
 bool api_applier::selected(const std::string& db, const std::string& name) const {
-  return selects(spec_, db, name);
+  for (const auto& [db_selected, refs] : spec_.db_collections) {
+    if (db_selected != "*" && db_selected != db)
+      continue;
+    for (const auto& ref : refs)
+      if (ref.name == "*" || ref.name == name)
+        return true;
+  }
+  return false;
+}
+
+bool api_applier::selected_database(const std::string& db) const {
+  for (const auto& [db_selected, refs] : spec_.db_collections)
+    if (db_selected == "*" || db_selected == db)
+      return true;
+  return false;
 }
 
 caf::expected<const std::optional<transform::collection_info>*>
@@ -71,6 +84,11 @@ api_applier::collection_of(const wal::event& e) {
     info->schema = described->schema;
     info->shards_num =
         static_cast<int32_t>(std::max<size_t>(1, described->virtual_channels.size()));
+  } else if (e.type == pb::common::DropCollection || e.type == pb::common::DropPartition) {
+    // Nothing of it reached the target, or it went with its database (see apply_ddl).
+    spdlog::debug("{} of collection {}, unknown here and to the source: nothing to drop",
+                  wal::type_name(e.type), e.collection_id);
+    return &(collections_[e.collection_id] = std::nullopt);
   } else {
     return make_error(ec::target_refused,
                       "topic " + e.topic + " offset " + std::to_string(e.offset) + ": collection " +
@@ -102,6 +120,7 @@ caf::error api_applier::apply(const std::vector<wal::event>& events,
       continue;
     }
     if (!is_collection_event(e)) {
+      remember(e);
       ++i;
       continue;
     }
@@ -118,11 +137,48 @@ caf::error api_applier::apply(const std::vector<wal::event>& events,
         break;
       run.push_back(next);
     }
+    pair_with_recent_inserts(run);
     if (auto err = apply_collection(run.data(), run.data() + run.size(), replayed(e)))
       return err;
+    for (const auto& applied : run)
+      remember(applied);
     i = j;
   }
   return {};
+}
+
+void api_applier::remember(const wal::event& e) {
+  auto& recent = recent_inserts_[e.topic];
+  if (e.timestamp > recent.timestamp) {
+    recent.timestamp = e.timestamp;
+    recent.inserts.clear();
+  }
+  if (e.type == pb::common::Insert && e.timestamp == recent.timestamp)
+    recent.inserts.push_back(e);
+}
+
+void api_applier::pair_with_recent_inserts(std::vector<wal::event>& run) {
+  for (size_t k = 0; k < run.size(); ++k) {
+    const auto& del = run[k];
+    if (del.type != pb::common::Delete)
+      continue;
+    auto it = recent_inserts_.find(del.topic);
+    if (it == recent_inserts_.end() || it->second.timestamp != del.timestamp)
+      continue;
+    std::vector<wal::event> halves;
+    for (const auto& insert : it->second.inserts)
+      if (insert.collection_id == del.collection_id)
+        halves.push_back(insert);
+    if (halves.empty())
+      continue;
+    // The Insert half of this upsert went to the target as an Insert already (it came in an
+    // earlier batch); with its Delete it becomes an Upsert, which replaces both the old rows
+    // and the ones that Insert wrote.
+    spdlog::debug("{} offset {}: Delete pairs with {} Insert(s) applied before; upserting them",
+                  del.topic, del.offset, halves.size());
+    run.insert(run.begin() + static_cast<std::ptrdiff_t>(k), halves.begin(), halves.end());
+    k += halves.size();
+  }
 }
 
 caf::error api_applier::apply_collection(const wal::event* first, const wal::event* last,
@@ -141,22 +197,148 @@ caf::error api_applier::apply_collection(const wal::event* first, const wal::eve
   for (const auto& op : *ops) {
     if (!op.note.empty())
       spdlog::info("{} {}.{}: {}", op.kind(), info.db_name, info.name, op.note);
+    // Rows may name a partition the target does not have yet: Milvus 2.3.5 writes no
+    // CreatePartition to its WAL.
+    if (const auto* insert = std::get_if<transform::insert_op>(&op.call))
+      if (auto err = ensure_partition(info, insert->request.partition_name()))
+        return err;
+    if (const auto* upsert = std::get_if<transform::upsert_op>(&op.call))
+      if (auto err = ensure_partition(info, upsert->request.partition_name()))
+        return err;
     if (auto err = execute(op))
       return err;
+    if (const auto* ddl = std::get_if<transform::ddl_op>(&op.call)) {
+      if (const auto* created = ddl->request.as<pb::milvus::CreatePartitionRequest>())
+        partitions_[info.id].insert(created->partition_name());
+      if (const auto* dropped = ddl->request.as<pb::milvus::DropPartitionRequest>())
+        partitions_[info.id].erase(dropped->partition_name());
+    }
   }
   // A dropped collection may come back with the same name: forget its entry.
   for (auto* e = first; e != last; ++e)
-    if (e->type == pb::common::DropCollection)
+    if (e->type == pb::common::DropCollection) {
       collections_.erase(e->collection_id);
+      partitions_.erase(e->collection_id);
+    }
   return {};
+}
+
+caf::error api_applier::ensure_partition(const transform::collection_info& info,
+                                         const std::string& partition) {
+  if (partition.empty() || partition == "_default" || options_.ignore_partition ||
+      transform::has_partition_key(info.schema))
+    return {};
+  auto& known = partitions_[info.id];
+  if (known.contains(partition))
+    return {};
+  spdlog::info("creating partition {} of {}.{} on the target (the source has it; its WAL does "
+               "not say so)",
+               partition, info.db_name, info.name);
+  if (auto err = execute(transform::create_partition_request(info, partition, names_)))
+    return err;
+  known.insert(partition);
+  return {};
+}
+
+caf::error api_applier::sync_partitions(const std::string& db, const std::string& name) {
+  const transform::collection_info* info = nullptr;
+  for (const auto& [id, entry] : collections_)
+    if (entry && entry->db_name == db && entry->name == name)
+      info = &*entry;
+  if (info == nullptr)
+    return {}; // nothing of it applied yet: its CreateCollection brings the partitions
+  auto names = source_.partitions(db, name);
+  if (!names) {
+    spdlog::debug("partitions of {}.{} not synced: {}", db, name, message_of(names.error()));
+    return {};
+  }
+  for (const auto& partition : *names)
+    if (auto err = ensure_partition(*info, partition))
+      return err;
+  return {};
+}
+
+std::vector<std::string> api_applier::channels_before(const wal::event& ddl) {
+  if (ddl.topic != replicate_channel_)
+    return {};
+  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
+  std::vector<std::string> names;
+  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
+    names.assign(flush->collection_names().begin(), flush->collection_names().end());
+  else if (!ddl.collection_name.empty())
+    names.push_back(ddl.collection_name);
+  std::vector<std::string> channels;
+  for (const auto& name : names) {
+    if (!selected(db, name))
+      continue;
+    auto described = source_.describe(db, name);
+    if (!described) // dropped since: its events are all in the WAL before this one
+      continue;
+    channels.insert(channels.end(), described->physical_channels.begin(),
+                    described->physical_channels.end());
+  }
+  return channels;
 }
 
 caf::error api_applier::apply_ddl(const wal::event& e) {
   auto request = transform::ddl_request(e, names_);
   if (!request)
     return request.error();
-  if (!replicates_ddl(spec_, e))
-    return {};
+  std::string db = e.db_name.empty() ? std::string{default_database} : e.db_name;
+  switch (e.type) {
+  case pb::common::CreateCredential:
+  case pb::common::DeleteCredential:
+  case pb::common::UpdateCredential:
+  case pb::common::CreateRole:
+  case pb::common::DropRole:
+  case pb::common::OperateUserRole:
+  case pb::common::OperatePrivilege:
+    if (!spec_.enable_user_role)
+      return {};
+    break;
+  case pb::common::CreateDatabase:
+  case pb::common::DropDatabase:
+  case pb::common::AlterDatabase:
+    if (!selected_database(db))
+      return {};
+    break;
+  case pb::common::Flush: {
+    auto* flush = e.as<pb::milvus::FlushRequest>();
+    bool any = false;
+    for (const auto& name : flush->collection_names())
+      any = any || selected(db, name);
+    if (!any)
+      return {};
+    break;
+  }
+  default:
+    if (!selected(db, e.collection_name))
+      return {};
+  }
+  // Milvus drops a collection's data asynchronously: the DropCollection of the last
+  // collections of a database can reach the WAL after the DropDatabase. The source refuses to
+  // drop a database with collections, so they are gone there: drop them here first.
+  if (e.type == pb::common::DropDatabase)
+    for (auto& [id, entry] : collections_)
+      if (entry && entry->db_name == db) {
+        spdlog::info("dropping {}.{} with its database (its DropCollection comes later)", db,
+                     entry->name);
+        if (auto err = execute(transform::drop_collection_request(*entry, names_)))
+          return err;
+        entry.reset();
+        partitions_.erase(id);
+      }
+  // Partitions the source created since (2.3.5 does not write CreatePartition) must be
+  // there before an index, a load or a flush.
+  if (e.type == pb::common::Flush) {
+    for (const auto& name : e.as<pb::milvus::FlushRequest>()->collection_names())
+      if (selected(db, name))
+        if (auto err = sync_partitions(db, name))
+          return err;
+  } else if (!e.collection_name.empty() && e.type != pb::common::RenameCollection) {
+    if (auto err = sync_partitions(db, e.collection_name))
+      return err;
+  }
   return execute(*request);
 }
 
@@ -186,7 +368,64 @@ caf::error api_applier::execute(const transform::op& op) {
 }
 
 caf::error api_applier::execute(const transform::ddl& request) {
-  return settle(call_ddl(target_, request));
+  using namespace pb::common;
+  switch (request.type) {
+  case CreateCollection:
+    return settle(target_.create_collection(*request.as<pb::milvus::CreateCollectionRequest>()));
+  case DropCollection:
+    return settle(target_.drop_collection(*request.as<pb::milvus::DropCollectionRequest>()));
+  case CreatePartition:
+    return settle(target_.create_partition(*request.as<pb::milvus::CreatePartitionRequest>()));
+  case DropPartition:
+    return settle(target_.drop_partition(*request.as<pb::milvus::DropPartitionRequest>()));
+  case CreateIndex:
+    return settle(target_.create_index(*request.as<pb::milvus::CreateIndexRequest>()));
+  case DropIndex:
+    return settle(target_.drop_index(*request.as<pb::milvus::DropIndexRequest>()));
+  case AlterIndex:
+    return settle(target_.alter_index(*request.as<pb::milvus::AlterIndexRequest>()));
+  case LoadCollection:
+    return settle(target_.load_collection(*request.as<pb::milvus::LoadCollectionRequest>()));
+  case ReleaseCollection:
+    return settle(target_.release_collection(*request.as<pb::milvus::ReleaseCollectionRequest>()));
+  case LoadPartitions:
+    return settle(target_.load_partitions(*request.as<pb::milvus::LoadPartitionsRequest>()));
+  case ReleasePartitions: {
+    auto status = target_.release_partitions(*request.as<pb::milvus::ReleasePartitionsRequest>());
+    // milvus-lite has no partition loading: nothing to release there.
+    if (!status.ok() && status.grpc_code == static_cast<int>(grpc::StatusCode::UNIMPLEMENTED)) {
+      spdlog::warn("target does not implement ReleasePartitions ({}); {} skipped",
+                   status.target_reason, status.object);
+      return {};
+    }
+    return settle(status);
+  }
+  case Flush:
+    return settle(target_.flush(*request.as<pb::milvus::FlushRequest>()).status);
+  case CreateDatabase:
+    return settle(target_.create_database(*request.as<pb::milvus::CreateDatabaseRequest>()));
+  case DropDatabase:
+    return settle(target_.drop_database(*request.as<pb::milvus::DropDatabaseRequest>()));
+  case AlterDatabase:
+    return settle(target_.alter_database(*request.as<pb::milvus::AlterDatabaseRequest>()));
+  case CreateCredential:
+    return settle(target_.create_credential(*request.as<pb::milvus::CreateCredentialRequest>()));
+  case DeleteCredential:
+    return settle(target_.delete_credential(*request.as<pb::milvus::DeleteCredentialRequest>()));
+  case UpdateCredential:
+    return settle(target_.update_credential(*request.as<pb::milvus::UpdateCredentialRequest>()));
+  case CreateRole:
+    return settle(target_.create_role(*request.as<pb::milvus::CreateRoleRequest>()));
+  case DropRole:
+    return settle(target_.drop_role(*request.as<pb::milvus::DropRoleRequest>()));
+  case OperateUserRole:
+    return settle(target_.operate_user_role(*request.as<pb::milvus::OperateUserRoleRequest>()));
+  case OperatePrivilege:
+    return settle(target_.operate_privilege(*request.as<pb::milvus::OperatePrivilegeRequest>()));
+  default:
+    spdlog::warn("{} is not replicated in api mode yet; skipped", wal::type_name(request.type));
+    return {};
+  }
 }
 
 } // namespace cdc

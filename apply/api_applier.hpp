@@ -28,14 +28,26 @@ public:
   caf::error apply(const std::vector<wal::event>& events,
                    const std::map<std::string, int64_t>& replay_until) override;
 
+  std::vector<std::string> channels_before(const wal::event& ddl) override;
+
 private:
   /// True when the task replicates collection `name` of database `db`.
   bool selected(const std::string& db, const std::string& name) const;
+
+  /// True when the task replicates anything of database `db`.
+  bool selected_database(const std::string& db) const;
 
   /// The cache entry of the collection of a DML-channel event: from its CreateCollection
   /// message, else from the source's DescribeCollection. nullopt: not replicated by this task.
   caf::expected<const std::optional<transform::collection_info>*>
   collection_of(const wal::event& e);
+
+  /// Keeps the Inserts of the newest timestamp of `e`'s channel (see recent_inserts_).
+  void remember(const wal::event& e);
+
+  /// Puts before each Delete of `run` the Inserts of its channel, collection and timestamp
+  /// that were applied before `run`: the halves of one upsert, to be paired.
+  void pair_with_recent_inserts(std::vector<wal::event>& run);
 
   /// Applies the events [first, last) of one collection.
   caf::error apply_collection(const wal::event* first, const wal::event* last, bool replay);
@@ -45,6 +57,13 @@ private:
 
   /// Counts a call in the metrics and turns a failure into an error naming it.
   caf::error settle(const milvus::write_status& status);
+
+  /// Creates on the target the partitions the source has and the target may not (Milvus
+  /// 2.3.5 writes no CreatePartition to its WAL): before a DDL on the collection.
+  caf::error sync_partitions(const std::string& db, const std::string& name);
+
+  /// Creates partition `partition` of `info` on the target unless done before.
+  caf::error ensure_partition(const transform::collection_info& info, const std::string& partition);
 
   /// Calls the target for one planned operation.
   caf::error execute(const transform::op& op);
@@ -58,6 +77,17 @@ private:
   milvus::source_client source_;
   /// Source collection id -> what the target needs to know; nullopt when not replicated.
   std::map<int64_t, std::optional<transform::collection_info>> collections_;
+  /// Per DML channel: the Inserts of the newest timestamp applied from it. The writer applies
+  /// Inserts as they arrive, so an upsert's Delete half may come in a later batch than its
+  /// Insert half; until a later time shows up on the channel, such a Delete is paired with
+  /// these (a Delete at the same time as Inserts only comes from an upsert).
+  struct recent_inserts {
+    uint64_t timestamp = 0;
+    std::vector<wal::event> inserts;
+  };
+  std::map<std::string, recent_inserts> recent_inserts_;
+  /// Source collection id -> user partitions known to exist on the target.
+  std::map<int64_t, std::set<std::string>> partitions_;
   std::shared_ptr<metrics::registry> metrics_;
 };
 

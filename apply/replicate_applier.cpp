@@ -335,6 +335,18 @@ caf::error replicate_applier::send_pending() {
   return {};
 }
 
+uint64_t replicate_applier::source_watermark() const {
+  auto now = std::chrono::steady_clock::now();
+  uint64_t result = 0;
+  bool any = false;
+  for (const auto& [name, clock] : sources_)
+    if (now - clock.seen < options_.idle_source) {
+      result = any ? std::min(result, clock.safe) : clock.safe;
+      any = true;
+    }
+  return result;
+}
+
 caf::error replicate_applier::tick_all(bool repeat) {
   std::set<std::string> targets;
   for (const auto& [id, entry] : collections_)
@@ -342,12 +354,13 @@ caf::error replicate_applier::tick_all(bool repeat) {
       for (auto& p : transform::physical_channels(entry->target))
         targets.insert(std::move(p));
   auto now = std::chrono::steady_clock::now();
+  auto tick = source_watermark();
   for (const auto& name : targets) {
     auto& ch = channel(name);
-    bool advances = source_time_ > ch.clock.last();
+    bool advances = tick > ch.clock.last();
     bool due = now - ch.last_send >= options_.tick_interval;
     if (!ch.msgs.empty() || (due && (advances || repeat)))
-      if (auto err = send(name, ch, source_time_))
+      if (auto err = send(name, ch, tick))
         return err;
   }
   // Channels no replicated collection uses any more still send what is pending.
@@ -454,6 +467,47 @@ caf::error replicate_applier::apply_drop_partition(collection_entry& entry, cons
   return {};
 }
 
+std::vector<std::string> replicate_applier::channels_before(const wal::event& ddl) {
+  if (ddl.topic != replicate_channel_)
+    return {};
+  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
+  std::vector<std::string> names;
+  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
+    names.assign(flush->collection_names().begin(), flush->collection_names().end());
+  else if (!ddl.collection_name.empty())
+    names.push_back(ddl.collection_name);
+  std::vector<std::string> channels;
+  for (const auto& name : names) {
+    if (!selects(spec_, db, name))
+      continue;
+    auto described = source_.describe(db, name);
+    if (!described) // dropped since: its events are all in the WAL before this one
+      continue;
+    channels.insert(channels.end(), described->physical_channels.begin(),
+                    described->physical_channels.end());
+  }
+  return channels;
+}
+
+caf::error replicate_applier::sync_partitions(const std::string& db, const std::string& name,
+                                              uint64_t ts) {
+  collection_entry* entry = nullptr;
+  for (auto& [id, slot] : collections_)
+    if (slot && slot->source.db_name == db && slot->source.name == name)
+      entry = &*slot;
+  if (entry == nullptr)
+    return {}; // nothing of it applied yet: its CreateCollection brings the partitions
+  auto partitions = source_.partitions(db, name);
+  if (!partitions) {
+    spdlog::debug("partitions of {}.{} not synced: {}", db, name, message_of(partitions.error()));
+    return {};
+  }
+  for (const auto& partition : *partitions)
+    if (auto err = ensure_partition(*entry, partition, ts))
+      return err;
+  return {};
+}
+
 caf::error replicate_applier::apply_ddl(const wal::event& e) {
   if (!replicates_ddl(spec_, e))
     return {};
@@ -463,6 +517,34 @@ caf::error replicate_applier::apply_ddl(const wal::event& e) {
   // What went before it on the DML channels reaches the target first.
   if (auto err = send_pending())
     return err;
+  std::string db = e.db_name.empty() ? std::string{default_database} : e.db_name;
+  if (e.type == pb::common::DropDatabase) {
+    // Milvus drops a collection's data asynchronously: the DropCollection of the last
+    // collections of a database can reach the WAL after the DropDatabase. The source refuses
+    // to drop a database with collections, so they are gone there: drop them here first.
+    std::vector<int64_t> gone;
+    for (const auto& [id, slot] : collections_)
+      if (slot && slot->source.db_name == db)
+        gone.push_back(id);
+    for (auto id : gone) {
+      const auto& source = collections_[id]->source;
+      spdlog::info("task {}: dropping {}.{} with its database (its DropCollection comes later)",
+                   spec_.task_id, db, source.name);
+      if (auto err =
+              call_replicated(transform::drop_collection_request(source, names_), e.timestamp))
+        return err;
+      dropped_.insert(id);
+      collections_.erase(id);
+    }
+  } else if (const auto* flush = e.as<pb::milvus::FlushRequest>()) {
+    for (const auto& name : flush->collection_names())
+      if (selects(spec_, db, name))
+        if (auto err = sync_partitions(db, name, e.timestamp))
+          return err;
+  } else if (!e.collection_name.empty() && e.type != pb::common::RenameCollection) {
+    if (auto err = sync_partitions(db, e.collection_name, e.timestamp))
+      return err;
+  }
   return call_replicated(*request, e.timestamp);
 }
 
@@ -479,7 +561,10 @@ caf::error replicate_applier::apply(const std::vector<wal::event>& events,
         return err;
       continue;
     }
-    source_time_ = std::max(source_time_, e.timestamp);
+    auto& clock = sources_[e.topic];
+    clock.safe =
+        std::max(clock.safe, e.type == pb::common::TimeTick ? e.timestamp : e.timestamp - 1);
+    clock.seen = std::chrono::steady_clock::now();
     if (!is_collection_event(e))
       continue;
     auto entry = collection_of(e);

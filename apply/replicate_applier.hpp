@@ -38,6 +38,9 @@ struct replicate_options {
   size_t max_request_bytes = size_t{8} << 20;
   /// A target channel with nothing to write gets a TimeTick at most this often.
   std::chrono::milliseconds tick_interval{200};
+  /// A source channel silent this long no longer holds the TimeTicks back (Milvus ticks the
+  /// channels in use about every 200 ms; one no collection uses goes quiet).
+  std::chrono::milliseconds idle_source{3000};
   /// The replicate-msg channel probed at start (an empty ReplicateMessage): a normal Milvus
   /// refuses it, a standby answers. Milvus 2.3.5 answers its own replicate channel's
   /// position without writing anything; any other name makes a standby create that topic.
@@ -58,6 +61,9 @@ public:
 
   caf::error apply(const std::vector<wal::event>& events,
                    const std::map<std::string, int64_t>& replay_until) override;
+
+  /// The source channels of the collection(s) a replicate-channel event names.
+  std::vector<std::string> channels_before(const wal::event& ddl) override;
 
 private:
   /// A replicated source collection and its counterpart on the target.
@@ -102,6 +108,15 @@ private:
   caf::error apply_drop_partition(collection_entry& entry, const wal::event& e);
   caf::error apply_ddl(const wal::event& e);
 
+  /// Creates on the target the partitions the source has and the target lacks (2.3-2.5 write
+  /// no CreatePartition): before a DDL of the collection (index, load, flush, ...).
+  caf::error sync_partitions(const std::string& db, const std::string& name, uint64_t ts);
+
+  /// The time up to which every source channel has been applied: the oldest of what each
+  /// channel seen in the last seconds guarantees (a TimeTick its time, a message one less,
+  /// since more of its time may follow). 0 when no channel is known.
+  uint64_t source_watermark() const;
+
   /// Calls a DDL request with `base.replicateInfo = {isReplicate, msgTimestamp: ts}`.
   caf::error call_replicated(const transform::ddl& request, uint64_t ts);
 
@@ -117,9 +132,9 @@ private:
   /// Sends every channel's pending messages (before DDL: the target sees them first).
   caf::error send_pending();
 
-  /// After a batch: pending messages and a TimeTick at the newest source time to every
-  /// channel of a replicated collection (pure TimeTicks at most every tick_interval;
-  /// `repeat`: also when the time did not advance).
+  /// After a batch: pending messages and a TimeTick at the source watermark to every channel
+  /// of a replicated collection (pure TimeTicks at most every tick_interval; `repeat`: also
+  /// when the time did not advance).
   caf::error tick_all(bool repeat);
 
   channel_state& channel(const std::string& name);
@@ -146,8 +161,13 @@ private:
   /// The highest timestamp stored as sent; at start, what the previous run sent.
   uint64_t target_time_ = 0;
   uint64_t restart_floor_ = 0;
-  /// The newest source time of the events applied.
-  uint64_t source_time_ = 0;
+  /// Per source DML channel: the time it guarantees (see source_watermark) and when it last
+  /// had an event.
+  struct source_clock {
+    uint64_t safe = 0;
+    std::chrono::steady_clock::time_point seen;
+  };
+  std::map<std::string, source_clock> sources_;
 };
 
 } // namespace cdc

@@ -36,17 +36,18 @@ def count(ep, name, db_name="default", expr="", consistency="Strong"):
 
 
 def test_replicate_workload(env, standby, cdc, names):
-    """The issue's workload in default: int64 and VarChar keys, autoID, dynamic field, user
-    partitions and a partition key, inserts in batches, deletes by key and by expression,
-    upserts, create index, load, release, flush, drop partition, drop collection."""
+    """The issue's workload: a database besides default, int64 and VarChar keys, autoID,
+    dynamic field, user partitions and a partition key, inserts in batches, deletes by key
+    and by expression, upserts, create index, load, release, flush, drop partition, drop
+    collection, drop database."""
     task_id = start_replicate_task(cdc, env, standby)
     w = wl.Workload(env.source, names, seed=11)
     t0 = time.monotonic()
-    scope = wl.full_workload(w, scale=0.5, other_db=False)
+    scope = wl.full_workload(w, scale=0.5)
     t_load = time.monotonic() - t0
     waited, rows = Replication(env, standby, cdc, task_id, scope).check()
     # replicate keeps the schema as it is: the autoID collection stays autoID on the standby
-    auto = standby.collection(f"{names}_auto")
+    auto = standby.collection(f"{names}_auto", f"{names}_db")
     assert auto.schema.primary_field.auto_id, "autoID was not kept on the standby"
     report(f"[replicate workload] {w.inserted} rows inserted in {t_load:.1f}s of workload "
            f"({', '.join(w.ops)}); standby equal {waited:.1f}s after the workload ended; "
