@@ -120,7 +120,7 @@ void drain(writer_pointer self) {
       for (const auto& [channel, cp] : reached)
         if (auto err = st.cfg->db->put_intent(st.cfg->task_id, channel, cp.offset))
           return fail(self, message_of(err));
-    st.last_apply = clock_type::now();
+    st.last_apply = self->clock().now();
     if (auto err = st.cfg->target->apply(ready, st.replay_until))
       return fail(self, message_of(err));
     if (st.cfg->exit_after_inserts > 0) {
@@ -154,7 +154,8 @@ void idle(writer_pointer self) {
   auto& st = self->state;
   if (st.failed || st.cfg->idle_apply.count() <= 0)
     return;
-  auto now = clock_type::now();
+  // The actor clock: virtual in tests.
+  auto now = self->clock().now();
   if (now - st.last_apply >= st.cfg->idle_apply) {
     st.last_apply = now;
     if (auto err = st.cfg->target->apply({}, st.replay_until))
@@ -181,7 +182,7 @@ event_sink_actor::behavior_type writer(writer_pointer self, std::shared_ptr<writ
     fail(self, message_of(err));
     return {[](atom::events, event_batch&, const reader_actor&) {}, [](atom::poll) {}};
   }
-  st.last_apply = clock_type::now();
+  st.last_apply = self->clock().now();
   idle(self);
   if (auto intents = st.cfg->db->intents(st.cfg->task_id)) {
     st.replay_until = std::move(*intents);

@@ -91,8 +91,8 @@ struct writer_state {
   /// Insert records applied (for the failpoint).
   uint64_t inserts_applied = 0;
   /// When the applier was last called, and when the next idle poll is due.
-  std::chrono::steady_clock::time_point last_apply;
-  std::chrono::steady_clock::time_point next_idle_poll;
+  caf::actor_clock::time_point last_apply;
+  caf::actor_clock::time_point next_idle_poll;
   /// The replicate-channel event at the head of its queue and the DML channels it waits
   /// for (applier::channels_before), asked once per event.
   struct ddl_wait {
