@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 namespace cdc {
 
@@ -271,40 +272,77 @@ caf::error replicate_applier::ensure_partition(collection_entry& entry,
   return describe_target(entry);
 }
 
-caf::error replicate_applier::queue(const std::string& channel_name,
-                                    const google::protobuf::Message& msg, uint64_t ts,
-                                    uint64_t source_ts, int64_t offset) {
+caf::error replicate_applier::queue(const std::string& channel_name, pending_msg msg, uint64_t ts) {
   auto& ch = channel(channel_name);
-  auto bytes = msg.ByteSizeLong();
+  auto bytes = std::visit([](const auto& m) { return m.ByteSizeLong(); }, msg.msg);
   if (!ch.msgs.empty() && ch.bytes + bytes > options_.max_request_bytes &&
-      source_ts != ch.pending_source_ts)
+      msg.source_ts != ch.pending_source_ts)
     if (auto err = send(channel_name, ch, ch.pending_ts))
       return err;
   if (ch.msgs.empty()) {
     ch.begin_ts = ts;
-    ch.first_offset = offset;
+    ch.first_offset = msg.offset;
   }
-  ch.msgs.push_back(msg.SerializeAsString());
   ch.bytes += bytes;
   ch.pending_ts = std::max(ch.pending_ts, ts);
-  ch.pending_source_ts = source_ts;
-  ch.last_offset = offset;
+  ch.pending_source_ts = msg.source_ts;
+  ch.last_offset = msg.offset;
+  ch.msgs.push_back(std::move(msg));
   return {};
 }
 
 caf::error replicate_applier::send(const std::string& channel_name, channel_state& ch,
                                    uint64_t tick) {
-  auto tick_ts = ch.clock.tick(std::max(tick, ch.pending_ts));
-  if (auto err = raise_target_time(tick_ts))
-    return err;
-  auto msgs = std::move(ch.msgs);
-  msgs.push_back(transform::time_tick(tick_ts).SerializeAsString());
-  auto begin = ch.begin_ts != 0 && ch.first_offset >= 0 ? ch.begin_ts : tick_ts;
-  auto request = transform::replicate_request(channel_name, std::move(msgs), begin, tick_ts,
-                                              ch.first_offset, ch.last_offset);
-  auto sent = target_.replicate_message(request);
-  if (auto err = settle(sent.status))
-    return err;
+  const auto& wopts = target_.options();
+  for (int attempt = 1;; ++attempt) {
+    auto tick_ts = ch.clock.tick(std::max(tick, ch.pending_ts));
+    if (auto err = raise_target_time(tick_ts))
+      return err;
+    std::vector<std::string> msgs;
+    msgs.reserve(ch.msgs.size() + 1);
+    for (const auto& m : ch.msgs) {
+      if (const auto* insert = std::get_if<pb::msg::InsertRequest>(&m.msg)) {
+        if (m.with_delete)
+          msgs.push_back(transform::replay_delete(*insert, m.keys).SerializeAsString());
+        msgs.push_back(insert->SerializeAsString());
+      } else {
+        msgs.push_back(std::get<pb::msg::DeleteRequest>(m.msg).SerializeAsString());
+      }
+    }
+    msgs.push_back(transform::time_tick(tick_ts).SerializeAsString());
+    auto begin = ch.begin_ts != 0 && ch.first_offset >= 0 ? ch.begin_ts : tick_ts;
+    auto request = transform::replicate_request(channel_name, std::move(msgs), begin, tick_ts,
+                                                ch.first_offset, ch.last_offset);
+    // Data goes once per call: a failed call may have written part of it.
+    auto sent = target_.replicate_message(request, ch.msgs.empty() ? 0 : 1);
+    if (sent.ok())
+      break;
+    if (!sent.status.retryable || attempt >= std::max(1, wopts.max_attempts))
+      return settle(sent.status);
+    if (metrics_)
+      metrics_->add("cdc_target_retries_total", {{"task", spec_.task_id}});
+    auto delay = std::min<std::chrono::milliseconds>(
+        wopts.max_delay, wopts.base_delay * (int64_t{1} << std::min(attempt - 1, 20)));
+    spdlog::warn("task {}: {}; {} message(s) sent again in {} ms, later than before and each "
+                 "Insert after a Delete of its keys",
+                 spec_.task_id, sent.status.message, ch.msgs.size(), delay.count());
+    std::this_thread::sleep_for(delay);
+    // Later than the failed attempt (its TimeTick included), one time per source time.
+    uint64_t previous_source = 0;
+    uint64_t given = 0;
+    for (size_t i = 0; i < ch.msgs.size(); ++i) {
+      auto& m = ch.msgs[i];
+      if (i == 0 || m.source_ts != previous_source)
+        given = ch.clock.renew(m.source_ts);
+      previous_source = m.source_ts;
+      std::visit([given](auto& msg) { transform::set_time(msg, given); }, m.msg);
+      if (std::holds_alternative<pb::msg::InsertRequest>(m.msg))
+        m.with_delete = true;
+      if (i == 0)
+        ch.begin_ts = given;
+      ch.pending_ts = given;
+    }
+  }
   if (metrics_) {
     metrics::labels labels{{"task", spec_.task_id}};
     if (ch.insert_rows > 0)
@@ -383,15 +421,11 @@ caf::error replicate_applier::apply_insert(collection_entry& entry, const wal::e
   if (!rewritten)
     return make_error(ec::target_refused, where(e) + ": " + message_of(rewritten.error()));
   auto rows = wal::row_count(insert);
-  if (replay) {
-    auto keys = wal::insert_keys(insert, entry.source.schema);
-    if (!keys)
-      return make_error(ec::target_refused, where(e) + ": " + message_of(keys.error()));
-    if (auto err = queue(channel_name, transform::replay_delete(*rewritten, *keys), ts, e.timestamp,
-                         e.offset))
-      return err;
-  }
-  if (auto err = queue(channel_name, *rewritten, ts, e.timestamp, e.offset))
+  auto keys = wal::insert_keys(insert, entry.source.schema);
+  if (!keys)
+    return make_error(ec::target_refused, where(e) + ": " + message_of(keys.error()));
+  pending_msg msg{std::move(*rewritten), e.timestamp, e.offset, std::move(*keys), replay};
+  if (auto err = queue(channel_name, std::move(msg), ts))
     return err;
   channel(channel_name).insert_rows += rows;
   return {};
@@ -414,7 +448,11 @@ caf::error replicate_applier::apply_delete(collection_entry& entry, const wal::e
   auto rewritten = transform::replicate_delete(del, entry.target, ts, entry.source.partitions);
   if (!rewritten)
     return make_error(ec::target_refused, where(e) + ": " + message_of(rewritten.error()));
-  if (auto err = queue(channel_name, *rewritten, ts, e.timestamp, e.offset))
+  pending_msg msg;
+  msg.msg = std::move(*rewritten);
+  msg.source_ts = e.timestamp;
+  msg.offset = e.offset;
+  if (auto err = queue(channel_name, std::move(msg), ts))
     return err;
   channel(channel_name).delete_rows += wal::delete_keys(del).size();
   return {};

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <variant>
 
 namespace cdc {
 
@@ -73,9 +74,20 @@ private:
   };
 
   /// What is about to go to one target channel.
+  /// A rewritten Insert or Delete waiting for its ReplicateMessage.
+  struct pending_msg {
+    std::variant<::milvus::proto::msg::InsertRequest, ::milvus::proto::msg::DeleteRequest> msg;
+    uint64_t source_ts = 0;
+    int64_t offset = -1;
+    /// An Insert's keys, and whether a Delete of them at its time goes before it (the
+    /// replay window; a resend).
+    wal::primary_keys keys;
+    bool with_delete = false;
+  };
+
   struct channel_state {
     transform::channel_clock clock;
-    std::vector<std::string> msgs;
+    std::vector<pending_msg> msgs;
     size_t bytes = 0;
     uint64_t begin_ts = 0;
     /// The latest time given to a pending message, and its source time.
@@ -120,13 +132,14 @@ private:
   /// Calls a DDL request with `base.replicateInfo = {isReplicate, msgTimestamp: ts}`.
   caf::error call_replicated(const transform::ddl& request, uint64_t ts);
 
-  /// Adds a message (given time `ts`, source time `source_ts`) for target channel `channel`;
-  /// sends what is pending first when it would grow too large.
-  caf::error queue(const std::string& channel, const google::protobuf::Message& msg, uint64_t ts,
-                   uint64_t source_ts, int64_t offset);
+  /// Adds a message (given time `ts`) for target channel `channel`; sends what is pending
+  /// first when it would grow too large.
+  caf::error queue(const std::string& channel, pending_msg msg, uint64_t ts);
 
   /// Sends the pending messages of a channel and a TimeTick at `tick` (raised to the last
-  /// time the channel got): the standby makes them visible.
+  /// time the channel got): the standby makes them visible. A failed attempt may have
+  /// written part of them: they are sent again later than anything before, each Insert after
+  /// a Delete of its keys, which leaves every row once whatever reached the target.
   caf::error send(const std::string& channel, channel_state& state, uint64_t tick);
 
   /// Sends every channel's pending messages (before DDL: the target sees them first).

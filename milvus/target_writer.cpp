@@ -244,7 +244,8 @@ write_result<Response> target_writer::run(const call_spec& spec,
                                           const attempt_fn<Response>& attempt) {
   write_result<Response> result;
   const auto started = steady::now();
-  const int max_attempts = std::max(1, options_.max_attempts);
+  const int max_attempts =
+      spec.max_attempts > 0 ? spec.max_attempts : std::max(1, options_.max_attempts);
   grpc::Status previous = grpc::Status::OK;
   write_status st;
   for (int n = 1;; ++n) {
@@ -673,12 +674,13 @@ write_status target_writer::operate_privilege(const mpb::OperatePrivilegeRequest
 }
 
 write_result<mpb::ReplicateMessageResponse>
-target_writer::replicate_message(const mpb::ReplicateMessageRequest& request) {
+target_writer::replicate_message(const mpb::ReplicateMessageRequest& request, int max_attempts) {
   call_spec spec{"ReplicateMessage",
                  "channel " + request.channel_name() + " (" + std::to_string(request.msgs_size()) +
                      " messages)",
                  {}};
   spec.empty_replicate = request.msgs_size() == 0;
+  spec.max_attempts = max_attempts;
   return CDC_CALL(mpb::ReplicateMessageResponse, ReplicateMessage, spec, request);
 }
 

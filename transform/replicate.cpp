@@ -36,9 +36,7 @@ caf::error retarget(Message& msg, const target_collection& collection, uint64_t 
   // base.msgID stays: the standby's consumers drop a DML message whose msgID they saw before
   // in the same TimeTick span (Milvus 2.3.5 mqTtMsgStream, "found duplicated msg"), and the
   // source's ids are unique.
-  msg.mutable_base()->set_timestamp(ts);
-  for (auto& t : *msg.mutable_timestamps())
-    t = ts;
+  set_time(msg, ts);
   return {};
 }
 
@@ -139,6 +137,18 @@ pb::msg::DeleteRequest replay_delete(const pb::msg::InsertRequest& rewritten,
   return del;
 }
 
+void set_time(pb::msg::InsertRequest& msg, uint64_t ts) {
+  msg.mutable_base()->set_timestamp(ts);
+  for (auto& t : *msg.mutable_timestamps())
+    t = ts;
+}
+
+void set_time(pb::msg::DeleteRequest& msg, uint64_t ts) {
+  msg.mutable_base()->set_timestamp(ts);
+  for (auto& t : *msg.mutable_timestamps())
+    t = ts;
+}
+
 pb::msg::TimeTickMsg time_tick(uint64_t ts) {
   pb::msg::TimeTickMsg tick;
   tick.mutable_base()->set_msg_type(pb::common::TimeTick);
@@ -182,6 +192,12 @@ uint64_t channel_clock::assign(uint64_t ts, uint64_t floor) {
   while (recent_.size() > keep)
     recent_.erase(recent_.begin());
   return given;
+}
+
+uint64_t channel_clock::renew(uint64_t ts) {
+  last_ += 1;
+  recent_[ts] = last_;
+  return last_;
 }
 
 uint64_t channel_clock::tick(uint64_t ts) {

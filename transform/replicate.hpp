@@ -72,6 +72,10 @@ replicate_delete(const pb::msg::DeleteRequest& del, const target_collection& col
 pb::msg::DeleteRequest replay_delete(const pb::msg::InsertRequest& rewritten,
                                      const wal::primary_keys& keys);
 
+/// Sets the time of a rewritten Insert or Delete: `base.timestamp` and every row's.
+void set_time(pb::msg::InsertRequest& msg, uint64_t ts);
+void set_time(pb::msg::DeleteRequest& msg, uint64_t ts);
+
 /// A TimeTick at `ts`: a standby makes the messages up to `ts` of its channel visible.
 pb::msg::TimeTickMsg time_tick(uint64_t ts);
 
@@ -100,6 +104,10 @@ public:
 
   /// The time for a TimeTick of source time `ts`: never earlier than any message sent.
   uint64_t tick(uint64_t ts);
+
+  /// A time later than everything given out, for messages of source time `ts` that are sent
+  /// again (a resend after a failure); later messages of that source time get it too.
+  uint64_t renew(uint64_t ts);
 
   /// The latest time given out.
   uint64_t last() const { return last_; }

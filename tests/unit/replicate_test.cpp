@@ -264,3 +264,32 @@ TEST_CASE("replicate_mode_creates_the_target_collection_with_the_sources_auto_id
   for (const auto& kv : create->request.properties())
     CHECK(kv.key() != "allow_insert_auto_id");
 }
+
+TEST_CASE("a_resend_gets_times_later_than_everything_sent_before") {
+  channel_clock clock;
+  CHECK(clock.assign(100) == 100);
+  CHECK(clock.assign(100) == 100);
+  CHECK(clock.assign(101) == 101);
+  CHECK(clock.tick(150) == 150); // the TimeTick of the failed attempt
+  // the resend: one new time per source time, later than the failed attempt
+  CHECK(clock.renew(100) == 151);
+  CHECK(clock.renew(101) == 152);
+  // a message of a renewed source time that comes later keeps the renewed time
+  CHECK(clock.assign(101) == 152);
+  CHECK(clock.assign(200) == 200);
+
+  const auto& src = *first(cpb::Insert, "fx_all_types").as<msgpb::InsertRequest>();
+  auto out = replicate_insert(src, standby_all_types(), 5);
+  REQUIRE(out);
+  set_time(*out, 151);
+  CHECK(out->base().timestamp() == 151);
+  for (auto t : out->timestamps())
+    CHECK(t == 151);
+  msgpb::DeleteRequest del;
+  del.add_timestamps(1);
+  del.add_timestamps(2);
+  set_time(del, 152);
+  CHECK(del.base().timestamp() == 152);
+  CHECK(del.timestamps(0) == 152);
+  CHECK(del.timestamps(1) == 152);
+}
