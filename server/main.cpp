@@ -147,21 +147,23 @@ int main(int argc, char** argv) {
   pipeline->dml_channel_num = static_cast<int>(cfg.source.dml_channel_num);
   pipeline->replicate_channel = cfg.source.replicate_channel;
   pipeline->metrics = metrics;
-  pipeline->spawn_writer = [db, metrics, source = cfg.source](caf::local_actor* parent,
-                                                              const cdc::task_record& task,
-                                                              cdc::task_actor owner) {
-    auto writer_cfg = std::make_shared<cdc::writer_config>();
-    writer_cfg->task_id = task.spec.task_id;
-    writer_cfg->db = db;
-    writer_cfg->replicate_channel = source.replicate_channel;
-    if (task.spec.mode == cdc::target_mode::api)
-      writer_cfg->target = std::make_unique<cdc::api_applier>(
-          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics);
-    else
-      writer_cfg->unsupported = "target_mode replicate is not implemented yet in this version; "
-                                "create the task with target_mode api";
-    return parent->home_system().spawn<caf::detached>(cdc::writer, writer_cfg, owner);
-  };
+  pipeline->spawn_writer =
+      [db, metrics, source = cfg.source](caf::local_actor* parent, const cdc::task_record& task,
+                                         cdc::task_actor owner,
+                                         std::shared_ptr<cdc::wal::collection_filter> skip) {
+        auto writer_cfg = std::make_shared<cdc::writer_config>();
+        writer_cfg->task_id = task.spec.task_id;
+        writer_cfg->db = db;
+        writer_cfg->replicate_channel = source.replicate_channel;
+        if (task.spec.mode == cdc::target_mode::api)
+          writer_cfg->target = std::make_unique<cdc::api_applier>(
+              task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics,
+              cdc::milvus::writer_options{}, std::move(skip));
+        else
+          writer_cfg->unsupported = "target_mode replicate is not implemented yet in this version; "
+                                    "create the task with target_mode api";
+        return parent->home_system().spawn<caf::detached>(cdc::writer, writer_cfg, owner);
+      };
   cdc::supervisor_config sup_cfg{static_cast<size_t>(cfg.max_task_num), db, dialer, metrics,
                                  pipeline};
   auto supervisor = system.spawn(cdc::supervisor, sup_cfg, std::move(*stored));
