@@ -24,6 +24,30 @@ uint64_t watermark(writer_pointer self) {
   return result;
 }
 
+/// False while `ddl` (an event of the replicate channel) must wait for the channels of its
+/// collection to pass its time: they may be new, not read yet, and hold its CreateCollection.
+bool ddl_ready(writer_pointer self, const wal::event& ddl) {
+  auto& st = self->state;
+  auto& wait = st.waiting_ddl;
+  if (wait.offset != ddl.offset) {
+    wait = {ddl.offset, st.cfg->target->channels_before(ddl), clock_type::now()};
+  }
+  for (const auto& channel : wait.channels) {
+    auto it = st.clocks.find(channel);
+    if (it == st.clocks.end() || it->second.timestamp < ddl.timestamp) {
+      if (clock_type::now() - wait.since < st.cfg->ddl_channel_wait)
+        return false;
+      spdlog::warn("writer of task {}: {} at offset {} waited {} ms for channel {}, which did "
+                   "not reach its time; applied anyway",
+                   st.cfg->task_id, wal::type_name(ddl.type), ddl.offset,
+                   st.cfg->ddl_channel_wait.count(), channel);
+      wait.channels.clear();
+      return true;
+    }
+  }
+  return true;
+}
+
 /// Takes, in timestamp order across channels (WAL order within each), every event older than
 /// the watermark; all of them when too much is held back. Strictly older: the events of one
 /// timestamp arrive one after the other (an upsert is an Insert and a Delete at the same
@@ -40,6 +64,9 @@ std::vector<wal::event> take_ready(writer_pointer self, uint64_t& bytes) {
         next = &queue;
     bool all_channels_idle = limit == std::numeric_limits<uint64_t>::max();
     if (next == nullptr || (next->front().timestamp >= limit && !all_channels_idle && !pressure))
+      break;
+    if (next->front().topic == st.cfg->replicate_channel && !pressure &&
+        !ddl_ready(self, next->front()))
       break;
     bytes += next->front().bytes;
     st.held_bytes -= next->front().bytes;

@@ -22,6 +22,15 @@ public:
   /// be applied idempotently. An error names what failed on the target; retries are done.
   virtual caf::error apply(const std::vector<wal::event>& events,
                            const std::map<std::string, int64_t>& replay_until) = 0;
+
+  /// The DML channels that must have passed the time of `ddl`, an event of the replicate
+  /// channel, before it is applied: the channels of the collection it names. They may be
+  /// new to the reader (Milvus creates a topic with the first collection that uses it), so
+  /// the watermark of the channels seen so far is not enough. Empty: no such collection.
+  virtual std::vector<std::string> channels_before(const wal::event& ddl) {
+    (void)ddl;
+    return {};
+  }
 };
 
 struct writer_config {
@@ -38,6 +47,9 @@ struct writer_config {
   /// When this many bytes wait for a slow channel, they are applied anyway (no deadlock with
   /// the reader's credit).
   uint64_t max_held_bytes = 32ull << 20;
+  /// A DDL waits at most this long for the channels of its collection (then it is applied
+  /// with a warning: a channel the task does not read never catches up).
+  std::chrono::milliseconds ddl_channel_wait{30000};
 };
 
 struct writer_state {
@@ -61,6 +73,14 @@ struct writer_state {
   reader_actor reader;
   /// A re-check of held events is scheduled.
   bool recheck_pending = false;
+  /// The replicate-channel event at the head of its queue and the DML channels it waits
+  /// for (applier::channels_before), asked once per event.
+  struct ddl_wait {
+    int64_t offset = -1;
+    std::vector<std::string> channels;
+    std::chrono::steady_clock::time_point since;
+  };
+  ddl_wait waiting_ddl;
 };
 
 /// Orders the events of all channels by timestamp (the replicate channel's DDL waits until the

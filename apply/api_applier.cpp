@@ -153,14 +153,87 @@ caf::error api_applier::apply_collection(const wal::event* first, const wal::eve
   for (const auto& op : *ops) {
     if (!op.note.empty())
       spdlog::info("{} {}.{}: {}", op.kind(), info.db_name, info.name, op.note);
+    // Rows may name a partition the target does not have yet: Milvus 2.3.5 writes no
+    // CreatePartition to its WAL.
+    if (const auto* insert = std::get_if<transform::insert_op>(&op.call))
+      if (auto err = ensure_partition(info, insert->request.partition_name()))
+        return err;
+    if (const auto* upsert = std::get_if<transform::upsert_op>(&op.call))
+      if (auto err = ensure_partition(info, upsert->request.partition_name()))
+        return err;
     if (auto err = execute(op))
       return err;
+    if (const auto* ddl = std::get_if<transform::ddl_op>(&op.call)) {
+      if (const auto* created = ddl->request.as<pb::milvus::CreatePartitionRequest>())
+        partitions_[info.id].insert(created->partition_name());
+      if (const auto* dropped = ddl->request.as<pb::milvus::DropPartitionRequest>())
+        partitions_[info.id].erase(dropped->partition_name());
+    }
   }
   // A dropped collection may come back with the same name: forget its entry.
   for (auto* e = first; e != last; ++e)
-    if (e->type == pb::common::DropCollection)
+    if (e->type == pb::common::DropCollection) {
       collections_.erase(e->collection_id);
+      partitions_.erase(e->collection_id);
+    }
   return {};
+}
+
+caf::error api_applier::ensure_partition(const transform::collection_info& info,
+                                         const std::string& partition) {
+  if (partition.empty() || partition == "_default" || options_.ignore_partition ||
+      transform::has_partition_key(info.schema))
+    return {};
+  auto& known = partitions_[info.id];
+  if (known.contains(partition))
+    return {};
+  spdlog::info("creating partition {} of {}.{} on the target (the source has it; its WAL does "
+               "not say so)",
+               partition, info.db_name, info.name);
+  if (auto err = execute(transform::create_partition_request(info, partition, names_)))
+    return err;
+  known.insert(partition);
+  return {};
+}
+
+caf::error api_applier::sync_partitions(const std::string& db, const std::string& name) {
+  const transform::collection_info* info = nullptr;
+  for (const auto& [id, entry] : collections_)
+    if (entry && entry->db_name == db && entry->name == name)
+      info = &*entry;
+  if (info == nullptr)
+    return {}; // nothing of it applied yet: its CreateCollection brings the partitions
+  auto names = source_.partitions(db, name);
+  if (!names) {
+    spdlog::debug("partitions of {}.{} not synced: {}", db, name, message_of(names.error()));
+    return {};
+  }
+  for (const auto& partition : *names)
+    if (auto err = ensure_partition(*info, partition))
+      return err;
+  return {};
+}
+
+std::vector<std::string> api_applier::channels_before(const wal::event& ddl) {
+  if (ddl.topic != replicate_channel_)
+    return {};
+  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
+  std::vector<std::string> names;
+  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
+    names.assign(flush->collection_names().begin(), flush->collection_names().end());
+  else if (!ddl.collection_name.empty())
+    names.push_back(ddl.collection_name);
+  std::vector<std::string> channels;
+  for (const auto& name : names) {
+    if (!selected(db, name))
+      continue;
+    auto described = source_.describe(db, name);
+    if (!described) // dropped since: its events are all in the WAL before this one
+      continue;
+    channels.insert(channels.end(), described->physical_channels.begin(),
+                    described->physical_channels.end());
+  }
+  return channels;
 }
 
 caf::error api_applier::apply_ddl(const wal::event& e) {
@@ -197,6 +270,17 @@ caf::error api_applier::apply_ddl(const wal::event& e) {
   default:
     if (!selected(db, e.collection_name))
       return {};
+  }
+  // Partitions the source created since (2.3.5 does not write CreatePartition) must be
+  // there before an index, a load or a flush.
+  if (e.type == pb::common::Flush) {
+    for (const auto& name : e.as<pb::milvus::FlushRequest>()->collection_names())
+      if (selected(db, name))
+        if (auto err = sync_partitions(db, name))
+          return err;
+  } else if (!e.collection_name.empty() && e.type != pb::common::RenameCollection) {
+    if (auto err = sync_partitions(db, e.collection_name))
+      return err;
   }
   return execute(*request);
 }

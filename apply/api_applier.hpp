@@ -28,6 +28,8 @@ public:
   caf::error apply(const std::vector<wal::event>& events,
                    const std::map<std::string, int64_t>& replay_until) override;
 
+  std::vector<std::string> channels_before(const wal::event& ddl) override;
+
 private:
   /// True when the task replicates collection `name` of database `db`.
   bool selected(const std::string& db, const std::string& name) const;
@@ -49,6 +51,13 @@ private:
   /// Counts a call in the metrics and turns a failure into an error naming it.
   caf::error settle(const milvus::write_status& status);
 
+  /// Creates on the target the partitions the source has and the target may not (Milvus
+  /// 2.3.5 writes no CreatePartition to its WAL): before a DDL on the collection.
+  caf::error sync_partitions(const std::string& db, const std::string& name);
+
+  /// Creates partition `partition` of `info` on the target unless done before.
+  caf::error ensure_partition(const transform::collection_info& info, const std::string& partition);
+
   /// Calls the target for one planned operation.
   caf::error execute(const transform::op& op);
   caf::error execute(const transform::ddl& request);
@@ -61,6 +70,8 @@ private:
   milvus::source_client source_;
   /// Source collection id -> what the target needs to know; nullopt when not replicated.
   std::map<int64_t, std::optional<transform::collection_info>> collections_;
+  /// Source collection id -> user partitions known to exist on the target.
+  std::map<int64_t, std::set<std::string>> partitions_;
   std::shared_ptr<metrics::registry> metrics_;
 };
 

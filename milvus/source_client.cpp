@@ -45,9 +45,30 @@ source_client::prepare(grpc::ClientContext& ctx, const std::string& db_name) {
 }
 
 caf::expected<source_collection> source_client::describe(int64_t collection_id) {
+  auto where = locate(collection_id);
+  if (!where)
+    return where.error();
+  if (where->found)
+    return describe(where->db_name, where->name);
+  // Not in any collection list (dropped, or a server without databases): the id alone.
   pb::DescribeCollectionRequest req;
   req.set_collectionid(collection_id);
   return describe(std::move(req));
+}
+
+caf::expected<source_client::location> source_client::locate(int64_t collection_id) {
+  auto dbs = databases();
+  if (!dbs)
+    return dbs.error();
+  for (const auto& db : *dbs) {
+    auto shown = show_collections(db);
+    if (!shown)
+      return shown.error();
+    for (int i = 0; i < shown->collection_ids_size() && i < shown->collection_names_size(); ++i)
+      if (shown->collection_ids(i) == collection_id)
+        return location{true, db, shown->collection_names(i)};
+  }
+  return location{};
 }
 
 caf::expected<source_collection> source_client::describe(const std::string& db_name,
@@ -101,6 +122,15 @@ caf::expected<std::vector<std::string>> source_client::databases() {
 }
 
 caf::expected<std::vector<std::string>> source_client::collections(const std::string& db_name) {
+  auto shown = show_collections(db_name);
+  if (!shown)
+    return shown.error();
+  return std::vector<std::string>{shown->collection_names().begin(),
+                                  shown->collection_names().end()};
+}
+
+caf::expected<pb::ShowCollectionsResponse>
+source_client::show_collections(const std::string& db_name) {
   grpc::ClientContext ctx;
   auto stub = prepare(ctx, db_name);
   if (!stub)
@@ -113,7 +143,26 @@ caf::expected<std::vector<std::string>> source_client::collections(const std::st
     return source_error("show collections of " + db_name, status);
   if (!succeeded(resp.status()))
     return refused("show collections of " + db_name, resp.status());
-  return std::vector<std::string>{resp.collection_names().begin(), resp.collection_names().end()};
+  return resp;
+}
+
+caf::expected<std::vector<std::string>> source_client::partitions(const std::string& db_name,
+                                                                  const std::string& collection) {
+  grpc::ClientContext ctx;
+  auto stub = prepare(ctx, db_name);
+  if (!stub)
+    return stub.error();
+  pb::ShowPartitionsRequest req;
+  req.set_db_name(db_name);
+  req.set_collection_name(collection);
+  pb::ShowPartitionsResponse resp;
+  auto what = "show partitions of " + db_name + "." + collection;
+  auto status = (*stub)->ShowPartitions(&ctx, req, &resp);
+  if (!status.ok())
+    return source_error(what, status);
+  if (!succeeded(resp.status()))
+    return refused(what, resp.status());
+  return std::vector<std::string>{resp.partition_names().begin(), resp.partition_names().end()};
 }
 
 } // namespace cdc::milvus

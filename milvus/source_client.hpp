@@ -38,8 +38,10 @@ public:
   source_client(std::string uri, std::string token,
                 std::chrono::seconds deadline = std::chrono::seconds{10});
 
-  /// Describes a collection by id (whatever its database); `ec::task_not_found`-free: a
-  /// collection that no longer exists is an error naming the id.
+  /// Describes a collection by id, in whichever database it is: Milvus 2.3-2.5 describe an
+  /// id only within the database of the request, so the id is first looked up in the
+  /// collection lists of all databases. A collection that no longer exists is an error
+  /// naming the id.
   caf::expected<source_collection> describe(int64_t collection_id);
 
   /// Describes a collection by database and name.
@@ -51,8 +53,25 @@ public:
   /// The collections of one database.
   caf::expected<std::vector<std::string>> collections(const std::string& db_name);
 
+  /// The partition names of a collection ("_default" included).
+  caf::expected<std::vector<std::string>> partitions(const std::string& db_name,
+                                                     const std::string& collection);
+
 private:
   caf::expected<source_collection> describe(::milvus::proto::milvus::DescribeCollectionRequest req);
+
+  /// Where collection `id` is: (database, name), from the collection lists of all databases;
+  /// found == false when no database has it.
+  struct location {
+    bool found = false;
+    std::string db_name;
+    std::string name;
+  };
+  caf::expected<location> locate(int64_t collection_id);
+
+  /// ShowCollections of one database.
+  caf::expected<::milvus::proto::milvus::ShowCollectionsResponse>
+  show_collections(const std::string& db_name);
 
   /// Sets deadline, credentials and database of `ctx`; a stub on the (lazily opened) channel.
   caf::expected<std::unique_ptr<::milvus::proto::milvus::MilvusService::Stub>>
