@@ -15,6 +15,7 @@
 //   first_insert, last_ack, visible, rows, insert_s, e2e_s, rows_per_s, caught_up_after_s,
 //   cpu_s, peak_rss_mb, and `sample=<t> <count>` for every poll whose count changed.
 
+#include "milvus/target_client.hpp"
 #include "milvus/target_writer.hpp"
 
 #include <grpcpp/grpcpp.h>
@@ -148,11 +149,8 @@ public:
   explicit counter(const options& o) : o_(o) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
-    auto address = o.uri;
-    for (const char* scheme : {"http://", "https://"})
-      if (address.rfind(scheme, 0) == 0)
-        address = address.substr(std::strlen(scheme));
-    channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(cdc::milvus::parse_endpoint(o.uri).address,
+                                         grpc::InsecureChannelCredentials(), args);
     stub_ = mpb::MilvusService::NewStub(channel_);
   }
 
@@ -175,7 +173,7 @@ public:
       error = "gRPC " + std::to_string(status.error_code()) + " " + status.error_message();
       return -1;
     }
-    if (response.status().code() != 0 || response.status().error_code() != 0) {
+    if (!cdc::milvus::succeeded(response.status())) {
       error =
           "Milvus " + std::to_string(response.status().code()) + " " + response.status().reason();
       return -1;
