@@ -291,6 +291,38 @@ class CountPoller(threading.Thread):
         self.join(30)
 
 
+class AppliedPoller(threading.Thread):
+    """Our server only: polls GET /metrics every `interval` s and samples (t, rows) of
+    cdc_rows_applied_total{kind="Insert"} whenever it changes: when the server had the rows
+    acknowledged by the target, as against when the target shows them (count(*))."""
+
+    RX = re.compile(r'^cdc_rows_applied_total\{[^}]*kind="Insert"[^}]*\}\s+([0-9.e+]+)', re.M)
+
+    def __init__(self, sysobj, want, interval=0.1):
+        super().__init__(daemon=True)
+        self.sysobj, self.want, self.interval = sysobj, want, interval
+        self.samples = []
+        self.reached = None
+        self._halt = threading.Event()
+
+    def run(self):
+        last = -1
+        while not self._halt.is_set():
+            now = time.monotonic()
+            n = int(sum(float(v) for v in self.RX.findall(self.sysobj.metrics())))
+            if n != last:
+                last = n
+                self.samples.append((now, n))
+                if n >= self.want:
+                    self.reached = now
+                    return
+            self._halt.wait(self.interval)
+
+    def stop(self):
+        self._halt.set()
+        self.join(10)
+
+
 # --------------------------------------------------------------------------- CDC servers
 
 def http_post(port, body, timeout=60):
@@ -691,10 +723,12 @@ class Bench:
         pool = self.pool(sz["dim"], sz["batch"])
         poller = CountPoller(tgt, name, sz["rows"], timeout=self.args.timeout)
         poller.start()
+        applied = self.applied_poller(sysobj, sz["rows"])
         t0, t_src = insert_batches(coll, pool, sz["rows"], sz["batch"])
         while poller.is_alive():
             poller.join(1)
             sysobj.check_running()
+        self.applied_result(applied, t0, t_src, res)
         if poller.reached is None:
             raise RuntimeError(f"{sysobj.key}: {sz['rows']} rows not visible on the target after "
                                f"{self.args.timeout} s (last {poller.samples[-1:]})\n"
@@ -711,6 +745,25 @@ class Bench:
     wl_live128 = wl_live
     wl_live768 = wl_live
 
+    def applied_poller(self, sysobj, want):
+        if not isinstance(sysobj, Ours) or self.args.no_applied_poll:
+            return None
+        p = AppliedPoller(sysobj, want)
+        p.start()
+        return p
+
+    @staticmethod
+    def applied_result(applied, t0, t_src, res):
+        """When our server had all rows acknowledged by the target (from its /metrics)."""
+        if applied is None:
+            return
+        applied.stop()
+        if applied.reached is not None:
+            res["applied_all_s"] = round(applied.reached - t0, 3)
+            if t_src is not None:
+                res["applied_after_source_s"] = round(applied.reached - t_src, 3)
+        res["applied_timeline"] = [(round(t - t0, 3), n) for t, n in applied.samples]
+
     def wl_backlog(self, sysobj, coll, tgt, name, sz, sampler, res):
         pool = self.pool(sz["dim"], sz["batch"])
         sysobj.pause()
@@ -721,12 +774,14 @@ class Bench:
                    >= sz["rows"], 120, 0.1)
         seen_paused = tgt.count(name)
         t_r = time.monotonic()
+        applied = self.applied_poller(sysobj, sz["rows"])
         sysobj.resume()
         poller = CountPoller(tgt, name, sz["rows"], timeout=self.args.timeout)
         poller.start()
         while poller.is_alive():
             poller.join(1)
             sysobj.check_running()
+        self.applied_result(applied, t_r, None, res)
         if poller.reached is None:
             raise RuntimeError(f"{sysobj.key}: backlog not caught up after {self.args.timeout} "
                                f"s (last {poller.samples[-1:]})\n" + sysobj.log_tail())
@@ -926,15 +981,21 @@ MEASURES = [
     ("live 200k x 128-d, batches of 5 000: rows/s", "live128", "rows_per_s", "{:,.0f}", ""),
     ("  caught up after the source stopped (s)", "live128", "caught_up_after_s", "{:.2f}",
      "< 0.3"),
+    ("  ours: all rows acknowledged by the target, after the source (s)", "live128",
+     "applied_after_source_s", "{:.2f}", ""),
     ("  peak RSS (MB)", "live128", "peak_rss_mb", "{:.0f}", "<= 256"),
     ("  CPU while loading (cores)", "live128", "load.cpu_cores", "{:.2f}", ""),
     ("live 100k x 768-d, batches of 2 000: rows/s", "live768", "rows_per_s", "{:,.0f}", ""),
     ("  caught up after the source stopped (s)", "live768", "caught_up_after_s", "{:.2f}",
      "< 0.3"),
+    ("  ours: all rows acknowledged by the target, after the source (s)", "live768",
+     "applied_after_source_s", "{:.2f}", ""),
     ("  peak RSS (MB)", "live768", "peak_rss_mb", "{:.0f}", "<= 256"),
     ("  CPU while loading (cores)", "live768", "load.cpu_cores", "{:.2f}", ""),
     ("backlog 100k x 128-d, resume -> caught up: rows/s", "backlog", "rows_per_s", "{:,.0f}",
      ">= 110k or >= 90% raw"),
+    ("  resume -> all visible (s); ours: -> all acknowledged by the target (s)", "backlog",
+     "catch_up_s|applied_all_s", "{:.2f}", ""),
     ("  peak RSS (MB)", "backlog", "peak_rss_mb", "{:.0f}", "<= 256"),
     ("  CPU while catching up (cores)", "backlog", "load.cpu_cores", "{:.2f}", ""),
     ("  idle CPU after pause/resume (cores)", "backlog", "idle_cpu_cores", "{:.3f}", "< 0.02"),
@@ -1126,6 +1187,8 @@ def main():
     ap.add_argument("--idle-seconds", type=float, default=10.0)
     ap.add_argument("--timeout", type=float, default=900.0,
                     help="seconds a target may take to show all rows")
+    ap.add_argument("--no-applied-poll", action="store_true",
+                    help="do not poll our server's /metrics for applied rows")
     ap.add_argument("--no-source-floor", action="store_true",
                     help="do not poll the source in the lag test")
     ap.add_argument("--plot-python", default=os.environ.get("CDC_BENCH_PLOT_PY", ""),
