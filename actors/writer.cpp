@@ -24,6 +24,22 @@ uint64_t watermark(writer_pointer self) {
   return result;
 }
 
+/// True for the events that order the channels: DDL of the replicate channel, and on the
+/// DML channels everything but Insert, Delete and TimeTick (CreateCollection, DropCollection,
+/// partitions). Such an event waits until every active DML channel passed its time, and no
+/// younger event of any channel overtakes it: a DropCollection arrives on each shard, and the
+/// rows of another shard written before it must be applied before it.
+/// Inserts, Deletes and TimeTicks only need the order of their own channel (the same primary
+/// key always goes to the same channel): they are applied as soon as they arrive, which is
+/// what keeps the lag low. (An upsert's Insert and Delete halves may thus reach the applier
+/// in different batches; api_applier pairs them all the same.)
+bool orders_channels(const writer_state& st, const wal::event& e) {
+  using namespace wal::pb::common;
+  if (e.topic == st.cfg->replicate_channel)
+    return true;
+  return e.type != Insert && e.type != Delete && e.type != TimeTick;
+}
+
 /// False while `ddl` (an event of the replicate channel) must wait for the channels of its
 /// collection to pass its time: they may be new, not read yet, and hold its CreateCollection.
 bool ddl_ready(writer_pointer self, const wal::event& ddl) {
@@ -48,10 +64,9 @@ bool ddl_ready(writer_pointer self, const wal::event& ddl) {
   return true;
 }
 
-/// Takes, in timestamp order across channels (WAL order within each), every event older than
-/// the watermark; all of them when too much is held back. Strictly older: the events of one
-/// timestamp arrive one after the other (an upsert is an Insert and a Delete at the same
-/// time), and they must reach the applier together to be paired.
+/// Takes, in timestamp order across channels (WAL order within each), every event up to the
+/// first one that orders the channels (orders_channels) and is not older than the watermark
+/// yet; all of them when too much is held back.
 std::vector<wal::event> take_ready(writer_pointer self, uint64_t& bytes) {
   auto& st = self->state;
   auto limit = watermark(self);
@@ -62,8 +77,11 @@ std::vector<wal::event> take_ready(writer_pointer self, uint64_t& bytes) {
     for (auto& [channel, queue] : st.queues)
       if (!queue.empty() && (next == nullptr || queue.front().timestamp < next->front().timestamp))
         next = &queue;
+    if (next == nullptr)
+      break;
     bool all_channels_idle = limit == std::numeric_limits<uint64_t>::max();
-    if (next == nullptr || (next->front().timestamp >= limit && !all_channels_idle && !pressure))
+    if (orders_channels(st, next->front()) && next->front().timestamp >= limit &&
+        !all_channels_idle && !pressure)
       break;
     if (next->front().topic == st.cfg->replicate_channel && !pressure &&
         !ddl_ready(self, next->front()))

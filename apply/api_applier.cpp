@@ -3,6 +3,7 @@
 #include "metrics/registry.hpp"
 #include "transform/convert.hpp"
 
+#include <grpcpp/support/status.h>
 #include <spdlog/spdlog.h>
 
 namespace cdc {
@@ -83,6 +84,11 @@ api_applier::collection_of(const wal::event& e) {
     info->schema = described->schema;
     info->shards_num =
         static_cast<int32_t>(std::max<size_t>(1, described->virtual_channels.size()));
+  } else if (e.type == pb::common::DropCollection || e.type == pb::common::DropPartition) {
+    // Nothing of it reached the target, or it went with its database (see apply_ddl).
+    spdlog::debug("{} of collection {}, unknown here and to the source: nothing to drop",
+                  wal::type_name(e.type), e.collection_id);
+    return &(collections_[e.collection_id] = std::nullopt);
   } else {
     return make_error(ec::target_refused,
                       "topic " + e.topic + " offset " + std::to_string(e.offset) + ": collection " +
@@ -114,6 +120,7 @@ caf::error api_applier::apply(const std::vector<wal::event>& events,
       continue;
     }
     if (!is_collection_event(e)) {
+      remember(e);
       ++i;
       continue;
     }
@@ -130,11 +137,48 @@ caf::error api_applier::apply(const std::vector<wal::event>& events,
         break;
       run.push_back(next);
     }
+    pair_with_recent_inserts(run);
     if (auto err = apply_collection(run.data(), run.data() + run.size(), replayed(e)))
       return err;
+    for (const auto& applied : run)
+      remember(applied);
     i = j;
   }
   return {};
+}
+
+void api_applier::remember(const wal::event& e) {
+  auto& recent = recent_inserts_[e.topic];
+  if (e.timestamp > recent.timestamp) {
+    recent.timestamp = e.timestamp;
+    recent.inserts.clear();
+  }
+  if (e.type == pb::common::Insert && e.timestamp == recent.timestamp)
+    recent.inserts.push_back(e);
+}
+
+void api_applier::pair_with_recent_inserts(std::vector<wal::event>& run) {
+  for (size_t k = 0; k < run.size(); ++k) {
+    const auto& del = run[k];
+    if (del.type != pb::common::Delete)
+      continue;
+    auto it = recent_inserts_.find(del.topic);
+    if (it == recent_inserts_.end() || it->second.timestamp != del.timestamp)
+      continue;
+    std::vector<wal::event> halves;
+    for (const auto& insert : it->second.inserts)
+      if (insert.collection_id == del.collection_id)
+        halves.push_back(insert);
+    if (halves.empty())
+      continue;
+    // The Insert half of this upsert went to the target as an Insert already (it came in an
+    // earlier batch); with its Delete it becomes an Upsert, which replaces both the old rows
+    // and the ones that Insert wrote.
+    spdlog::debug("{} offset {}: Delete pairs with {} Insert(s) applied before; upserting them",
+                  del.topic, del.offset, halves.size());
+    run.insert(run.begin() + static_cast<std::ptrdiff_t>(k), halves.begin(), halves.end());
+    k += halves.size();
+  }
 }
 
 caf::error api_applier::apply_collection(const wal::event* first, const wal::event* last,
@@ -271,6 +315,19 @@ caf::error api_applier::apply_ddl(const wal::event& e) {
     if (!selected(db, e.collection_name))
       return {};
   }
+  // Milvus drops a collection's data asynchronously: the DropCollection of the last
+  // collections of a database can reach the WAL after the DropDatabase. The source refuses to
+  // drop a database with collections, so they are gone there: drop them here first.
+  if (e.type == pb::common::DropDatabase)
+    for (auto& [id, entry] : collections_)
+      if (entry && entry->db_name == db) {
+        spdlog::info("dropping {}.{} with its database (its DropCollection comes later)", db,
+                     entry->name);
+        if (auto err = execute(transform::drop_collection_request(*entry, names_)))
+          return err;
+        entry.reset();
+        partitions_.erase(id);
+      }
   // Partitions the source created since (2.3.5 does not write CreatePartition) must be
   // there before an index, a load or a flush.
   if (e.type == pb::common::Flush) {
@@ -333,8 +390,16 @@ caf::error api_applier::execute(const transform::ddl& request) {
     return settle(target_.release_collection(*request.as<pb::milvus::ReleaseCollectionRequest>()));
   case LoadPartitions:
     return settle(target_.load_partitions(*request.as<pb::milvus::LoadPartitionsRequest>()));
-  case ReleasePartitions:
-    return settle(target_.release_partitions(*request.as<pb::milvus::ReleasePartitionsRequest>()));
+  case ReleasePartitions: {
+    auto status = target_.release_partitions(*request.as<pb::milvus::ReleasePartitionsRequest>());
+    // milvus-lite has no partition loading: nothing to release there.
+    if (!status.ok() && status.grpc_code == static_cast<int>(grpc::StatusCode::UNIMPLEMENTED)) {
+      spdlog::warn("target does not implement ReleasePartitions ({}); {} skipped",
+                   status.target_reason, status.object);
+      return {};
+    }
+    return settle(status);
+  }
   case Flush:
     return settle(target_.flush(*request.as<pb::milvus::FlushRequest>()).status);
   case CreateDatabase:

@@ -42,6 +42,13 @@ private:
   caf::expected<const std::optional<transform::collection_info>*>
   collection_of(const wal::event& e);
 
+  /// Keeps the Inserts of the newest timestamp of `e`'s channel (see recent_inserts_).
+  void remember(const wal::event& e);
+
+  /// Puts before each Delete of `run` the Inserts of its channel, collection and timestamp
+  /// that were applied before `run`: the halves of one upsert, to be paired.
+  void pair_with_recent_inserts(std::vector<wal::event>& run);
+
   /// Applies the events [first, last) of one collection.
   caf::error apply_collection(const wal::event* first, const wal::event* last, bool replay);
 
@@ -70,6 +77,15 @@ private:
   milvus::source_client source_;
   /// Source collection id -> what the target needs to know; nullopt when not replicated.
   std::map<int64_t, std::optional<transform::collection_info>> collections_;
+  /// Per DML channel: the Inserts of the newest timestamp applied from it. The writer applies
+  /// Inserts as they arrive, so an upsert's Delete half may come in a later batch than its
+  /// Insert half; until a later time shows up on the channel, such a Delete is paired with
+  /// these (a Delete at the same time as Inserts only comes from an upsert).
+  struct recent_inserts {
+    uint64_t timestamp = 0;
+    std::vector<wal::event> inserts;
+  };
+  std::map<std::string, recent_inserts> recent_inserts_;
   /// Source collection id -> user partitions known to exist on the target.
   std::map<int64_t, std::set<std::string>> partitions_;
   std::shared_ptr<metrics::registry> metrics_;

@@ -5,25 +5,52 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+#include <utility>
+
 namespace cdc::source {
 
-namespace {
-
-/// librdkafka's own log lines (connection attempts, "topic does not exist" every second)
-/// go to our log at debug level: the reader reports the conditions that matter itself, once.
-class log_to_spdlog : public RdKafka::EventCb {
+/// librdkafka's log lines (connection attempts, "topic does not exist" every second) go to
+/// our log at debug level. Its errors (broker down, all brokers down, cannot resolve) are
+/// kept for the next poll(), which reports them: librdkafka retries by itself, and the reader
+/// tells the operator once per condition.
+class kafka_events : public RdKafka::EventCb {
 public:
   void event_cb(RdKafka::Event& event) override {
-    if (event.type() == RdKafka::Event::EVENT_LOG)
+    if (event.type() == RdKafka::Event::EVENT_LOG) {
       spdlog::debug("librdkafka {}: {}", event.fac(), event.str());
-    else if (event.type() == RdKafka::Event::EVENT_ERROR && event.fatal())
-      spdlog::error("librdkafka: {}", event.str());
-    else
+      return;
+    }
+    if (event.type() != RdKafka::Event::EVENT_ERROR) {
       spdlog::debug("librdkafka: {}", event.str());
+      return;
+    }
+    if (event.fatal()) {
+      spdlog::error("librdkafka: {}", event.str());
+      return;
+    }
+    // The details end with counters ("(after 0ms in state CONNECT, 3 identical error(s)
+    // suppressed)") that would make every report look new.
+    auto details = event.str();
+    if (auto cut = details.find(" (after "); cut != std::string::npos)
+      details.resize(cut);
+    std::lock_guard lock{mutex_};
+    if (pending_.size() < 16)
+      pending_.push_back(RdKafka::err2str(event.err()) + ": " + details);
   }
+
+  /// The errors since the last call.
+  std::vector<std::string> take() {
+    std::lock_guard lock{mutex_};
+    return std::exchange(pending_, {});
+  }
+
+private:
+  std::mutex mutex_;
+  std::vector<std::string> pending_;
 };
 
-log_to_spdlog kafka_log;
+namespace {
 
 caf::error kafka_error(const std::string& what) {
   return make_error(ec::internal, "Kafka: " + what);
@@ -31,8 +58,9 @@ caf::error kafka_error(const std::string& what) {
 
 } // namespace
 
-kafka_reader::kafka_reader(std::unique_ptr<RdKafka::KafkaConsumer> consumer)
-    : consumer_(std::move(consumer)) {}
+kafka_reader::kafka_reader(std::unique_ptr<kafka_events> events,
+                           std::unique_ptr<RdKafka::KafkaConsumer> consumer)
+    : events_(std::move(events)), consumer_(std::move(consumer)) {}
 
 kafka_reader::~kafka_reader() {
   if (consumer_)
@@ -75,13 +103,14 @@ caf::expected<std::unique_ptr<kafka_reader>> kafka_reader::open(const kafka_sett
   for (const auto& [key, value] : settings.options)
     if (auto e = set(key, value))
       return e;
-  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_log), err) !=
+  auto events = std::make_unique<kafka_events>();
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(events.get()), err) !=
       RdKafka::Conf::CONF_OK)
     return kafka_error("cannot route the log: " + err);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer{RdKafka::KafkaConsumer::create(conf.get(), err)};
   if (!consumer)
     return kafka_error("cannot create a consumer: " + err);
-  return std::unique_ptr<kafka_reader>{new kafka_reader{std::move(consumer)}};
+  return std::unique_ptr<kafka_reader>{new kafka_reader{std::move(events), std::move(consumer)}};
 }
 
 caf::error kafka_reader::assign(const std::vector<start_point>& channels) {
@@ -133,6 +162,9 @@ poll_result kafka_reader::poll(std::chrono::milliseconds timeout, size_t max_rec
     bytes += record.value.size();
     result.records.push_back(std::move(record));
   }
+  // Served by consume() above: the errors librdkafka met meanwhile.
+  for (auto& condition : events_->take())
+    result.transient_errors.push_back(std::move(condition));
   return result;
 }
 

@@ -21,6 +21,10 @@ class KafkaConsumer;
 }
 
 namespace cdc::source {
+class kafka_events;
+}
+
+namespace cdc::source {
 
 /// How to reach the source's Kafka.
 struct kafka_settings {
@@ -72,8 +76,11 @@ public:
   caf::expected<int64_t> end_offset(const std::string& topic, std::chrono::milliseconds timeout);
 
 private:
-  explicit kafka_reader(std::unique_ptr<RdKafka::KafkaConsumer> consumer);
+  kafka_reader(std::unique_ptr<kafka_events> events,
+               std::unique_ptr<RdKafka::KafkaConsumer> consumer);
 
+  /// librdkafka's errors and logs of this consumer (declared first: outlives the consumer).
+  std::unique_ptr<kafka_events> events_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
 };
 

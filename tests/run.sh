@@ -5,8 +5,9 @@
 #   2. unit tests (doctest through ctest);
 #   3. installs the real components the other suites need (tests/harness, cached);
 #   4. enters ONE loopback-only network namespace (unshare -n) and there runs
-#      the black-box suite (real cdc-server binary, milvus-lite 3.2.2 as target) and
-#      the smoke test (source Milvus 2.3.5 writing its WAL to a real Kafka).
+#      the black-box suite (real cdc-server binary, milvus-lite 3.2.2 as target),
+#      the smoke test (source Milvus 2.3.5 writing its WAL to a real Kafka), the integration
+#      tests (reader on Kafka, target writer on Milvus) and the end-to-end suite (tests/e2e).
 # Every server started in step 4 is stopped by PID on exit, also when a suite fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -27,3 +27,6 @@ set -a
 . "$CDC_HARNESS_DIR/env"
 set +a
 build/tests/integration_tests
+
+echo "---- end-to-end suite: source Milvus 2.3.5 -> Kafka -> cdc-server -> Milvus 2.3.5 / milvus-lite"
+tests/e2e/run.sh -q

@@ -4,6 +4,7 @@
 
 #include "actors/reader.hpp"
 #include "kafka_support.hpp"
+#include "source/kafka_reader.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -224,4 +225,63 @@ TEST_CASE("reader_reconnects_after_a_broker_restart_without_gaps_or_repeats") {
                           << (tick ? tick->base().msgid() : -1) << ", timestamp " << e.timestamp);
   }
   CHECK(mismatches == 0);
+}
+
+TEST_CASE("kafka_reader_reports_a_broker_outage_and_reads_on_after_it") {
+  source::kafka_settings settings;
+  settings.brokers = test::kafka_brokers();
+  settings.client_id = "faults-outage-report";
+  auto kafka = source::kafka_reader::open(settings);
+  REQUIRE(kafka);
+  const auto topic = test::unique_prefix() + "-outage";
+  {
+    test::producer out;
+    out.send(topic, numbered(0));
+    out.flush();
+  }
+  REQUIRE_FALSE((*kafka)->assign({{topic, source::start_point::from_beginning}}));
+  auto poll_until = [&](auto done, std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto polled = (*kafka)->poll(200ms, 100, 1 << 20);
+      if (done(polled))
+        return true;
+    }
+    return false;
+  };
+  REQUIRE(poll_until([](const source::poll_result& r) { return !r.records.empty(); }, 30s));
+
+  broker_guard guard;
+  guard.stopped = true;
+  REQUIRE(harness("stop kafka") == 0);
+  std::string reported;
+  // librdkafka retries by itself; what it meets is reported, not swallowed.
+  CHECK(poll_until(
+      [&](const source::poll_result& r) {
+        if (r.transient_errors.empty())
+          return false;
+        reported = r.transient_errors.front();
+        return true;
+      },
+      30s));
+  MESSAGE("reported while the broker is down: " << reported);
+  CHECK(reported.find("127.0.0.1") != std::string::npos);
+
+  REQUIRE(harness("start kafka") == 0);
+  guard.stopped = false;
+  {
+    test::producer out;
+    out.send(topic, numbered(1));
+    out.flush();
+  }
+  // Reads on by itself: the record written after the outage, at the next offset.
+  int64_t offset = -1;
+  CHECK(poll_until(
+      [&](const source::poll_result& r) {
+        for (const auto& record : r.records)
+          offset = record.offset;
+        return offset >= 0;
+      },
+      120s));
+  CHECK(offset == 1);
 }
