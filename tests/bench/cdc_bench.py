@@ -591,7 +591,9 @@ class Bench:
         if "raw" in self.args.systems:
             out.append("raw")
         for mode in self.args.modes:
-            out.append(Ours(self.args.server, mode, self.workroot, self.env))
+            binary = (self.args.replicate_server if mode == "replicate"
+                      and self.args.replicate_server else self.args.server)
+            out.append(Ours(binary, mode, self.workroot, self.env))
         for label, path in self.args.peer:
             out.append(Peer(label, path, self.workroot, self.env))
         return out
@@ -910,6 +912,7 @@ class Bench:
                      "args": {k: (str(v) if isinstance(v, Path) else v)
                               for k, v in vars(self.args).items()},
                      "sizes": self.sizes, "server": str(self.args.server),
+                     "replicate_server": str(self.args.replicate_server or self.args.server),
                      "server_commit": git_commit(), "load_avg_start": os.getloadavg()})
         self.clean_all()
         systems = self.systems()
@@ -1110,7 +1113,7 @@ def table(doc):
     lines = ["  ".join(str(c).ljust(widths[i]) if i == 0 else str(c).rjust(widths[i])
                        for i, c in enumerate(r)) for r in [head] + rows]
     lines.insert(1, "-" * len(lines[0]))
-    notes = ["raw: our C++ client (build/tests/raw_ceiling) inserting the same batches straight "
+    notes = [] if "raw" not in order else ["raw: our C++ client (build/tests/raw_ceiling) inserting the same batches straight "
              "into the api target; lag: pymilvus inserting into the api target, polled there "
              "(the target's own floor)"]
     for k, v in doc["unsupported"].items():
@@ -1178,6 +1181,9 @@ def main():
     ap.add_argument("--out", default=None, help="output directory (default "
                     "$CDC_HARNESS_DIR/bench-<time>)")
     ap.add_argument("--server", default=str(REPO / "build" / "cdc-server"))
+    ap.add_argument("--replicate-server", default="",
+                    help="another cdc-server binary for mode replicate (default --server), e.g. "
+                    "the build of a branch that implements it")
     ap.add_argument("--raw-ceiling", default=str(REPO / "build" / "tests" / "raw_ceiling"))
     ap.add_argument("--decode-bench", default=str(REPO / "build" / "tests" / "decode_bench"))
     ap.add_argument("--decode-seconds", type=float, default=3.0)
@@ -1222,7 +1228,9 @@ def main():
     m = doc["meta"]
     header = (f"cdc_bench {m['started']} on {m.get('host')} ({m.get('cpus')} CPUs, "
               f"{m.get('cpu_model', '?')}, {m.get('mem_gb')} GB, {m.get('os', '?')}); "
-              f"server {m.get('server_commit')}; runs {args.runs}; load average "
+              f"server {m.get('server_commit')}"
+              + (f" (mode replicate: {args.replicate_server})" if args.replicate_server else "")
+              + f"; runs {args.runs}; load average "
               f"{m['load_avg_start'][0]:.1f} -> {m['load_avg_end'][0]:.1f}")
     (Path(args.out) / "table.txt").write_text(header + "\n" + text + "\n")
     print("\n" + header + "\n" + text, flush=True)
