@@ -427,7 +427,8 @@ class CdcProcess:
         state, reason = self.state()
         if "paus" in state.lower():
             if getattr(self, "mode", "") == "replicate" and re.search(
-                    r"replicate|not (yet )?implemented|not supported", reason, re.I):
+                    r"mode replicate is not (yet )?implemented|not implemented yet|"
+                    r"not supported by this", reason, re.I):
                 raise BenchSkip(f"not supported by this build ({reason})")
             raise TaskPaused(f"{self.key}: the task paused itself: {reason}\n"
                              + self.log_tail())
@@ -608,7 +609,9 @@ class Bench:
                 ep.drop(name)
 
     def name_for(self, run, workload, key):
-        return f"b{run}_{workload}_{re.sub(r'[^a-z0-9]', '', key.lower())}_{uuid.uuid4().hex[:4]}"
+        short = {"raw": "raw", "ours-api": "oa", "ours-replicate": "or"}.get(
+            key, re.sub(r"[^a-z0-9]", "", key.lower().replace("peer-", "p")))
+        return f"b{run}_{workload}_{short}_{uuid.uuid4().hex[:4]}"
 
     # -- raw ceiling -----------------------------------------------------------------------
 
