@@ -673,8 +673,16 @@ class Bench:
         try:
             sysobj.create_task()
             sysobj.wait_ready()
-            coll = src.create(name, sz["dim"])
-            # the collection, its index and its load state come through the CDC
+            # Setup is not measured: the collection first, and its index and load only once the
+            # target has it (a CreateIndex on the replicate channel that overtakes its
+            # CreateCollection on a new DML topic is a correctness matter for tests/e2e; here
+            # it would only stop the measurement).
+            coll = src.create(name, sz["dim"], index=False, load=False)
+            wait_until(f"{name} on the {sysobj.target_role}",
+                       lambda: (sysobj.check_running(), tgt.has(name))[1], 60, 0.1)
+            coll.create_index("vec", {"index_type": "FLAT", "metric_type": "L2", "params": {}})
+            coll.load()
+            # the index and the load state come through the CDC
             try:
                 wait_until(f"{name} loaded on the {sysobj.target_role}",
                            lambda: (sysobj.check_running(), tgt.loaded(name))[1], 90, 0.1)
