@@ -153,9 +153,10 @@ int main(int argc, char** argv) {
   uint64_t exit_after_inserts = 0;
   if (const char* fp = std::getenv("CDC_FAILPOINT_EXIT_AFTER_INSERTS"))
     exit_after_inserts = std::strtoull(fp, nullptr, 10);
-  pipeline->spawn_writer = [db, metrics, source = cfg.source, exit_after_inserts](
-                               caf::local_actor* parent, const cdc::task_record& task,
-                               cdc::task_actor owner) {
+  pipeline->spawn_writer = [db, metrics, source = cfg.source,
+                            exit_after_inserts](caf::local_actor* parent,
+                                                const cdc::task_record& task, cdc::task_actor owner,
+                                                std::shared_ptr<cdc::wal::collection_filter> skip) {
     auto writer_cfg = std::make_shared<cdc::writer_config>();
     writer_cfg->task_id = task.spec.task_id;
     writer_cfg->db = db;
@@ -163,8 +164,10 @@ int main(int argc, char** argv) {
     writer_cfg->exit_after_inserts = exit_after_inserts;
     if (task.spec.mode == cdc::target_mode::api) {
       writer_cfg->target = std::make_unique<cdc::api_applier>(
-          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics);
+          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics,
+          cdc::milvus::writer_options{}, std::move(skip));
     } else {
+      // Mode replicate forwards every record (skip stays empty: nothing is filtered early).
       writer_cfg->target = std::make_unique<cdc::replicate_applier>(
           task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, db, metrics);
       // The standby makes data visible only as TimeTicks arrive: keep them coming.
