@@ -43,11 +43,12 @@ replicate_applier::replicate_applier(task_spec spec, std::string replicate_chann
                                      std::shared_ptr<store> db,
                                      std::shared_ptr<metrics::registry> metrics,
                                      milvus::writer_options writer_options,
-                                     replicate_options options)
+                                     replicate_options options,
+                                     std::shared_ptr<wal::collection_filter> skip)
     : spec_(std::move(spec)), replicate_channel_(std::move(replicate_channel)),
       names_(spec_.name_mappings), target_(spec_.target, writer_options),
       source_(std::move(source_uri), std::move(source_token)), db_(std::move(db)),
-      metrics_(std::move(metrics)), options_(std::move(options)) {}
+      metrics_(std::move(metrics)), options_(std::move(options)), skip_(std::move(skip)) {}
 
 caf::error replicate_applier::settle(const milvus::write_status& status) {
   if (metrics_ && status.attempts > 1)
@@ -236,6 +237,8 @@ replicate_applier::collection_of(const wal::event& e) {
   if (!selects(spec_, info->db_name, info->name)) {
     spdlog::debug("collection {}.{} is not replicated by this task", info->db_name, info->name);
     collections_[e.collection_id] = std::nullopt;
+    if (skip_)
+      skip_->skip(e.collection_id);
     return nullptr;
   }
   auto entry = to_target(std::move(*info), e.timestamp);
@@ -610,6 +613,10 @@ caf::error replicate_applier::apply(const std::vector<wal::event>& events,
     auto entry = collection_of(e);
     if (!entry)
       return entry.error();
+    // The reader leaves the rows of skipped collections undecoded, never those of ours.
+    if (*entry != nullptr && e.body == nullptr)
+      return make_error(ec::internal, where(e) + ": " + wal::type_name(e.type) +
+                                          " of a replicated collection was not decoded");
     caf::error err;
     switch (e.type) {
     case pb::common::Insert:

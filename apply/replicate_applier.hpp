@@ -53,7 +53,8 @@ public:
   replicate_applier(task_spec spec, std::string replicate_channel, std::string source_uri,
                     std::string source_token, std::shared_ptr<store> db,
                     std::shared_ptr<metrics::registry> metrics = nullptr,
-                    milvus::writer_options writer_options = {}, replicate_options options = {});
+                    milvus::writer_options writer_options = {}, replicate_options options = {},
+                    std::shared_ptr<wal::collection_filter> skip = nullptr);
 
   /// Checks that the target takes ReplicateMessage (a normal Milvus refuses it: an error that
   /// names common.ttMsgEnabled), loads the highest timestamp sent before, and finds the
@@ -166,6 +167,8 @@ private:
   std::shared_ptr<store> db_;
   std::shared_ptr<metrics::registry> metrics_;
   replicate_options options_;
+  /// Told the collections this task does not replicate: the reader skips their rows.
+  std::shared_ptr<wal::collection_filter> skip_;
   /// Source collection id -> entry; nullopt when not replicated.
   std::map<int64_t, std::optional<collection_entry>> collections_;
   /// Source collections dropped: their later events are ignored.

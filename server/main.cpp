@@ -167,9 +167,9 @@ int main(int argc, char** argv) {
           task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics,
           cdc::milvus::writer_options{}, std::move(skip));
     } else {
-      // Mode replicate forwards every record (skip stays empty: nothing is filtered early).
       writer_cfg->target = std::make_unique<cdc::replicate_applier>(
-          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, db, metrics);
+          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, db, metrics,
+          cdc::milvus::writer_options{}, cdc::replicate_options{}, std::move(skip));
       // The standby makes data visible only as TimeTicks arrive: keep them coming.
       writer_cfg->idle_apply = std::chrono::milliseconds{500};
     }
