@@ -87,7 +87,7 @@ void poll_once(reader_pointer self) {
     event_batch batch;
     batch.events.reserve(polled.records.size());
     for (const auto& record : polled.records) {
-      auto decoded = wal::decode(record);
+      auto decoded = wal::decode(record, st.cfg.skip.get());
       if (!decoded) {
         // Nothing after this record is sent: the sink gets every event before it, in order.
         if (!batch.events.empty())

@@ -18,6 +18,8 @@ struct reader_config {
   uint64_t max_batch_bytes = 8ull << 20;
   /// How long one poll waits for the first record; also the longest a credit message waits.
   std::chrono::milliseconds poll_timeout{100};
+  /// Collections whose Inserts and Deletes are not decoded (the writer fills it); optional.
+  std::shared_ptr<const wal::collection_filter> skip;
 };
 
 struct reader_state {

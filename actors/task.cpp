@@ -77,8 +77,10 @@ void start_pipeline(task_pointer self) {
   if (!cfg || !cfg->spawn_writer || self->state.reader)
     return;
   auto owner = caf::actor_cast<task_actor>(self);
-  self->state.writer = cfg->spawn_writer(self, self->state.record, owner);
+  auto skip = std::make_shared<wal::collection_filter>();
+  self->state.writer = cfg->spawn_writer(self, self->state.record, owner, skip);
   reader_config rc;
+  rc.skip = std::move(skip);
   rc.kafka = cfg->kafka;
   rc.kafka.client_id = "milvus-cdc-cpp-" + id_of(self);
   rc.channels = start_points(self);

@@ -25,10 +25,12 @@ struct pipeline_config {
   /// Bytes of events in flight between reader and writer, and per reader batch.
   uint64_t max_inflight_bytes = 64ull << 20;
   uint64_t max_batch_bytes = 8ull << 20;
-  /// Spawns the writer of a task (it reports to the task). Without one a task has no
-  /// pipeline: Running then only means armed (the control-plane tests use this).
+  /// Spawns the writer of a task (it reports to the task). The writer names in `skip` the
+  /// collections the task does not replicate, and the reader then skips their rows without
+  /// decoding them. Without a spawn_writer a task has no pipeline: Running then only means
+  /// armed (the control-plane tests use this).
   std::function<event_sink_actor(caf::local_actor* parent, const task_record& task,
-                                 task_actor owner)>
+                                 task_actor owner, std::shared_ptr<wal::collection_filter> skip)>
       spawn_writer;
   /// Where tasks publish lag and positions; optional.
   std::shared_ptr<metrics::registry> metrics;

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <limits>
 
 namespace cdc {
@@ -96,6 +97,7 @@ std::vector<wal::event> take_ready(writer_pointer self, uint64_t& bytes) {
 
 void fail(writer_pointer self, const std::string& reason) {
   spdlog::error("writer of task {}: {}", self->state.cfg->task_id, reason);
+  self->state.failed = true;
   self->send(self->state.owner, atom::failure_v, reason);
   self->quit();
 }
@@ -103,6 +105,8 @@ void fail(writer_pointer self, const std::string& reason) {
 /// Applies what is ready; reports the positions reached and returns the credit.
 void drain(writer_pointer self) {
   auto& st = self->state;
+  if (st.failed)
+    return;
   uint64_t bytes = 0;
   auto ready = take_ready(self, bytes);
   if (!ready.empty()) {
@@ -116,8 +120,20 @@ void drain(writer_pointer self) {
       for (const auto& [channel, cp] : reached)
         if (auto err = st.cfg->db->put_intent(st.cfg->task_id, channel, cp.offset))
           return fail(self, message_of(err));
+    st.last_apply = self->clock().now();
     if (auto err = st.cfg->target->apply(ready, st.replay_until))
       return fail(self, message_of(err));
+    if (st.cfg->exit_after_inserts > 0) {
+      for (const auto& e : ready)
+        st.inserts_applied += e.type == wal::pb::common::Insert ? 1 : 0;
+      if (st.inserts_applied >= st.cfg->exit_after_inserts) {
+        spdlog::critical("writer of task {}: failpoint: exiting after {} Insert records applied, "
+                         "before their checkpoint",
+                         st.cfg->task_id, st.inserts_applied);
+        spdlog::default_logger()->flush();
+        std::_Exit(137);
+      }
+    }
     std::vector<checkpoint> progress;
     for (auto& [channel, cp] : reached)
       progress.push_back(std::move(cp));
@@ -132,6 +148,25 @@ void drain(writer_pointer self) {
   }
 }
 
+/// Mode replicate keeps the target informed while nothing arrives: applies nothing once
+/// nothing was applied for `idle_apply`, and keeps a poll coming for that.
+void idle(writer_pointer self) {
+  auto& st = self->state;
+  if (st.failed || st.cfg->idle_apply.count() <= 0)
+    return;
+  // The actor clock: virtual in tests.
+  auto now = self->clock().now();
+  if (now - st.last_apply >= st.cfg->idle_apply) {
+    st.last_apply = now;
+    if (auto err = st.cfg->target->apply({}, st.replay_until))
+      return fail(self, message_of(err));
+  }
+  if (now >= st.next_idle_poll) {
+    st.next_idle_poll = now + st.cfg->idle_apply / 2;
+    self->delayed_send(self, st.cfg->idle_apply / 2, atom::poll_v);
+  }
+}
+
 } // namespace
 
 event_sink_actor::behavior_type writer(writer_pointer self, std::shared_ptr<writer_config> cfg,
@@ -143,6 +178,12 @@ event_sink_actor::behavior_type writer(writer_pointer self, std::shared_ptr<writ
     fail(self, st.cfg->unsupported);
     return {[](atom::events, event_batch&, const reader_actor&) {}, [](atom::poll) {}};
   }
+  if (auto err = st.cfg->target->start()) {
+    fail(self, message_of(err));
+    return {[](atom::events, event_batch&, const reader_actor&) {}, [](atom::poll) {}};
+  }
+  st.last_apply = self->clock().now();
+  idle(self);
   if (auto intents = st.cfg->db->intents(st.cfg->task_id)) {
     st.replay_until = std::move(*intents);
     for (const auto& [channel, offset] : st.replay_until)
@@ -170,6 +211,7 @@ event_sink_actor::behavior_type writer(writer_pointer self, std::shared_ptr<writ
       [=](atom::poll) {
         self->state.recheck_pending = false;
         drain(self);
+        idle(self);
       },
   };
 }

@@ -17,9 +17,14 @@ class applier {
 public:
   virtual ~applier() = default;
 
+  /// Called once before the first apply: checks the target and loads what the applier
+  /// needs. An error pauses the task with it as the reason.
+  virtual caf::error start() { return {}; }
+
   /// Applies `events` in order. Events of a channel at offsets up to `replay_until` of that
   /// channel may already be on the target (a crash between apply and checkpoint): they must
   /// be applied idempotently. An error names what failed on the target; retries are done.
+  /// `events` is empty when nothing arrived for `writer_config::idle_apply`.
   virtual caf::error apply(const std::vector<wal::event>& events,
                            const std::map<std::string, int64_t>& replay_until) = 0;
 
@@ -47,6 +52,14 @@ struct writer_config {
   /// When this many bytes wait for a slow channel, they are applied anyway (no deadlock with
   /// the reader's credit).
   uint64_t max_held_bytes = 32ull << 20;
+  /// When nothing was applied for this long, apply nothing (the applier may keep the target
+  /// informed: mode replicate repeats its TimeTicks); 0 = never.
+  std::chrono::milliseconds idle_apply{0};
+  /// Failpoint for crash tests (environment CDC_FAILPOINT_EXIT_AFTER_INSERTS): once this many
+  /// Insert records were applied, the process exits at once (like kill -9), after the target
+  /// acknowledged them and before their checkpoint: a replay window that is on the target.
+  /// 0 = off.
+  uint64_t exit_after_inserts = 0;
   /// A DDL waits at most this long for the channels of its collection (then it is applied
   /// with a warning: a channel the task does not read never catches up).
   std::chrono::milliseconds ddl_channel_wait{30000};
@@ -73,6 +86,13 @@ struct writer_state {
   reader_actor reader;
   /// A re-check of held events is scheduled.
   bool recheck_pending = false;
+  /// The writer reported a failure and stops: nothing more goes to the target.
+  bool failed = false;
+  /// Insert records applied (for the failpoint).
+  uint64_t inserts_applied = 0;
+  /// When the applier was last called, and when the next idle poll is due.
+  caf::actor_clock::time_point last_apply;
+  caf::actor_clock::time_point next_idle_poll;
   /// The replicate-channel event at the head of its queue and the DML channels it waits
   /// for (applier::channels_before), asked once per event.
   struct ddl_wait {

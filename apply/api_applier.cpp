@@ -20,10 +20,12 @@ bool is_collection_event(const wal::event& e) {
 
 api_applier::api_applier(task_spec spec, std::string replicate_channel, std::string source_uri,
                          std::string source_token, std::shared_ptr<metrics::registry> metrics,
-                         milvus::writer_options options)
+                         milvus::writer_options options,
+                         std::shared_ptr<wal::collection_filter> skip)
     : spec_(std::move(spec)), replicate_channel_(std::move(replicate_channel)),
       names_(spec_.name_mappings), target_(spec_.target, options),
-      source_(std::move(source_uri), std::move(source_token)), metrics_(std::move(metrics)) {
+      source_(std::move(source_uri), std::move(source_token)), metrics_(std::move(metrics)),
+      skip_(std::move(skip)) {
   options_.ignore_partition = spec_.target.ignore_partition;
 }
 
@@ -100,6 +102,8 @@ api_applier::collection_of(const wal::event& e) {
   if (!selected(info->db_name, info->name)) {
     spdlog::debug("collection {}.{} is not replicated by this task", info->db_name, info->name);
     info.reset();
+    if (skip_)
+      skip_->skip(e.collection_id);
   }
   return &(collections_[e.collection_id] = std::move(info));
 }

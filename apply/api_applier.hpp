@@ -23,7 +23,8 @@ class api_applier : public applier {
 public:
   api_applier(task_spec spec, std::string replicate_channel, std::string source_uri,
               std::string source_token, std::shared_ptr<metrics::registry> metrics = nullptr,
-              milvus::writer_options options = {});
+              milvus::writer_options options = {},
+              std::shared_ptr<wal::collection_filter> skip = nullptr);
 
   caf::error apply(const std::vector<wal::event>& events,
                    const std::map<std::string, int64_t>& replay_until) override;
@@ -89,6 +90,8 @@ private:
   /// Source collection id -> user partitions known to exist on the target.
   std::map<int64_t, std::set<std::string>> partitions_;
   std::shared_ptr<metrics::registry> metrics_;
+  /// Where the collections this task does not replicate are named for the reader.
+  std::shared_ptr<wal::collection_filter> skip_;
 };
 
 } // namespace cdc

@@ -244,7 +244,8 @@ write_result<Response> target_writer::run(const call_spec& spec,
                                           const attempt_fn<Response>& attempt) {
   write_result<Response> result;
   const auto started = steady::now();
-  const int max_attempts = std::max(1, options_.max_attempts);
+  const int max_attempts =
+      spec.max_attempts > 0 ? spec.max_attempts : std::max(1, options_.max_attempts);
   grpc::Status previous = grpc::Status::OK;
   write_status st;
   for (int n = 1;; ++n) {
@@ -502,6 +503,14 @@ write_result<bool> target_writer::has_partition(const mpb::HasPartitionRequest& 
   return {std::move(answer.status), answer.value.value()};
 }
 
+write_result<mpb::ShowPartitionsResponse>
+target_writer::show_partitions(const mpb::ShowPartitionsRequest& request) {
+  call_spec spec{"ShowPartitions",
+                 "partitions of " + collection_object(request.db_name(), request.collection_name()),
+                 request.db_name()};
+  return CDC_CALL(mpb::ShowPartitionsResponse, ShowPartitions, spec, request);
+}
+
 write_result<mpb::MutationResult> target_writer::insert(const mpb::InsertRequest& request) {
   call_spec spec{
       "Insert",
@@ -665,12 +674,13 @@ write_status target_writer::operate_privilege(const mpb::OperatePrivilegeRequest
 }
 
 write_result<mpb::ReplicateMessageResponse>
-target_writer::replicate_message(const mpb::ReplicateMessageRequest& request) {
+target_writer::replicate_message(const mpb::ReplicateMessageRequest& request, int max_attempts) {
   call_spec spec{"ReplicateMessage",
                  "channel " + request.channel_name() + " (" + std::to_string(request.msgs_size()) +
                      " messages)",
                  {}};
   spec.empty_replicate = request.msgs_size() == 0;
+  spec.max_attempts = max_attempts;
   return CDC_CALL(mpb::ReplicateMessageResponse, ReplicateMessage, spec, request);
 }
 

@@ -174,6 +174,9 @@ public:
   write_status drop_partition(const ::milvus::proto::milvus::DropPartitionRequest& request);
   /// HasPartition: whether the partition exists.
   write_result<bool> has_partition(const ::milvus::proto::milvus::HasPartitionRequest& request);
+  /// ShowPartitions: names, ids and creation times of the partitions of a collection.
+  write_result<::milvus::proto::milvus::ShowPartitionsResponse>
+  show_partitions(const ::milvus::proto::milvus::ShowPartitionsRequest& request);
 
   // -- data --------------------------------------------------------------------------------
 
@@ -235,8 +238,12 @@ public:
   /// target's `position`. A normal instance's refusal (code 1900) is a configuration error
   /// naming common.ttMsgEnabled. A request without messages that the standby answers
   /// "empty msgs" counts as applied (the standby accepted the RPC; a note says so).
+  /// `max_attempts` (0: writer_options'): 1 for data, since a failed attempt may have written
+  /// part of its messages and a plain resend would write them twice (the caller resends
+  /// them in a form that cannot duplicate rows).
   write_result<::milvus::proto::milvus::ReplicateMessageResponse>
-  replicate_message(const ::milvus::proto::milvus::ReplicateMessageRequest& request);
+  replicate_message(const ::milvus::proto::milvus::ReplicateMessageRequest& request,
+                    int max_attempts = 0);
 
   /// Sends an empty ReplicateMessage: ok when the target accepts replicated messages,
   /// otherwise the configuration error saying why not. `channel` is best the target's
@@ -265,6 +272,8 @@ private:
     enum class kind : uint8_t { plain, create, drop } idempotency = kind::plain;
     /// A ReplicateMessage without messages: "empty msgs" means the target accepted it.
     bool empty_replicate = false;
+    /// Attempts of this call; 0: writer_options::max_attempts.
+    int max_attempts = 0;
   };
 
   template <class Response>

@@ -9,6 +9,7 @@
 #include "actors/target_dialer.hpp"
 #include "actors/writer.hpp"
 #include "apply/api_applier.hpp"
+#include "apply/replicate_applier.hpp"
 #include "config/config.hpp"
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
@@ -23,6 +24,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -147,19 +149,30 @@ int main(int argc, char** argv) {
   pipeline->dml_channel_num = static_cast<int>(cfg.source.dml_channel_num);
   pipeline->replicate_channel = cfg.source.replicate_channel;
   pipeline->metrics = metrics;
-  pipeline->spawn_writer = [db, metrics, source = cfg.source](caf::local_actor* parent,
-                                                              const cdc::task_record& task,
-                                                              cdc::task_actor owner) {
+  // Crash tests only (tests/e2e): see writer_config::exit_after_inserts.
+  uint64_t exit_after_inserts = 0;
+  if (const char* fp = std::getenv("CDC_FAILPOINT_EXIT_AFTER_INSERTS"))
+    exit_after_inserts = std::strtoull(fp, nullptr, 10);
+  pipeline->spawn_writer = [db, metrics, source = cfg.source,
+                            exit_after_inserts](caf::local_actor* parent,
+                                                const cdc::task_record& task, cdc::task_actor owner,
+                                                std::shared_ptr<cdc::wal::collection_filter> skip) {
     auto writer_cfg = std::make_shared<cdc::writer_config>();
     writer_cfg->task_id = task.spec.task_id;
     writer_cfg->db = db;
     writer_cfg->replicate_channel = source.replicate_channel;
-    if (task.spec.mode == cdc::target_mode::api)
+    writer_cfg->exit_after_inserts = exit_after_inserts;
+    if (task.spec.mode == cdc::target_mode::api) {
       writer_cfg->target = std::make_unique<cdc::api_applier>(
-          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics);
-    else
-      writer_cfg->unsupported = "target_mode replicate is not implemented yet in this version; "
-                                "create the task with target_mode api";
+          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics,
+          cdc::milvus::writer_options{}, std::move(skip));
+    } else {
+      // Mode replicate forwards every record (skip stays empty: nothing is filtered early).
+      writer_cfg->target = std::make_unique<cdc::replicate_applier>(
+          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, db, metrics);
+      // The standby makes data visible only as TimeTicks arrive: keep them coming.
+      writer_cfg->idle_apply = std::chrono::milliseconds{500};
+    }
     return parent->home_system().spawn<caf::detached>(cdc::writer, writer_cfg, owner);
   };
   cdc::supervisor_config sup_cfg{static_cast<size_t>(cfg.max_task_num), db, dialer, metrics,

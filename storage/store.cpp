@@ -16,6 +16,7 @@ namespace {
 constexpr std::string_view task_prefix = "task/";
 constexpr std::string_view checkpoint_prefix = "checkpoint/";
 constexpr std::string_view intent_prefix = "intent/";
+constexpr std::string_view target_time_prefix = "target-time/";
 
 std::string task_key(const std::string& task_id) {
   return std::string{task_prefix} + task_id;
@@ -91,6 +92,7 @@ caf::error store::put_task(const task_record& task) {
 caf::error store::delete_task(const std::string& task_id) {
   rocksdb::WriteBatch batch;
   batch.Delete(task_key(task_id));
+  batch.Delete(std::string{target_time_prefix} + task_id);
   for (const auto& prefix : {checkpoint_task_prefix(task_id), intent_task_prefix(task_id)}) {
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{})};
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
@@ -180,6 +182,33 @@ caf::expected<std::map<std::string, int64_t>> store::intents(const std::string& 
   if (!it->status().ok())
     return storage_error("cannot read the intents of task " + task_id, it->status());
   return result;
+}
+
+} // namespace cdc
+
+namespace cdc {
+
+caf::error store::put_target_time(const std::string& task_id, uint64_t ts) {
+  std::string value(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    value[i] = static_cast<char>((ts >> (8 * i)) & 0xff);
+  // Not synced, like the intents: the WAL of RocksDB survives a crash of the process.
+  auto status = db_->Put(rocksdb::WriteOptions{}, std::string{target_time_prefix} + task_id, value);
+  if (!status.ok())
+    return storage_error("cannot store the target time of task " + task_id, status);
+  return {};
+}
+
+caf::expected<uint64_t> store::target_time(const std::string& task_id) const {
+  std::string value;
+  auto status = db_->Get(rocksdb::ReadOptions{}, std::string{target_time_prefix} + task_id, &value);
+  if (status.IsNotFound())
+    return uint64_t{0};
+  if (!status.ok())
+    return storage_error("cannot read the target time of task " + task_id, status);
+  if (value.size() != 8)
+    return make_error(ec::storage_failure, "the target time of task " + task_id + " is corrupt");
+  return read_le64(value.data());
 }
 
 } // namespace cdc

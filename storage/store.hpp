@@ -6,6 +6,8 @@
 //   task/<task_id>                  -> the task in its stored JSON form (model/task_json.hpp)
 //   checkpoint/<task_id>/<channel>  -> 16 bytes: Kafka offset, hybrid timestamp (little endian)
 //   intent/<task_id>/<channel>      -> 8 bytes: the highest offset the writer started to apply
+//   target-time/<task_id>           -> 8 bytes: the highest hybrid timestamp sent to the target
+//                                      (mode replicate)
 //
 // An intent is written before a batch goes to the target and a checkpoint after the target
 // acknowledged it; after a crash, the records between the two (the replay window) may be on
@@ -59,6 +61,14 @@ public:
 
   /// The intents of a task: channel -> highest offset started.
   caf::expected<std::map<std::string, int64_t>> intents(const std::string& task_id) const;
+
+  /// Records that nothing sent to the target of a task carries a timestamp above `ts` (mode
+  /// replicate: written before the messages go out, so that after a crash everything is sent
+  /// with later timestamps than whatever reached the target before).
+  caf::error put_target_time(const std::string& task_id, uint64_t ts);
+
+  /// The last `put_target_time` of a task; 0 when there is none.
+  caf::expected<uint64_t> target_time(const std::string& task_id) const;
 
 private:
   explicit store(std::unique_ptr<rocksdb::DB> db);

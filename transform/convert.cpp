@@ -392,7 +392,7 @@ caf::expected<create_collection> create_collection_request(const collection_info
     f->clear_fieldid();
     f->clear_state();
     f->clear_is_function_output(); // the target derives it from the functions
-    if (f->autoid()) {
+    if (f->autoid() && opts.auto_id != auto_id_mode::keep) {
       if (f->is_primary_key() && opts.auto_id == auto_id_mode::allow_insert) {
         auto_id = true;
         result.auto_id_changed = true;

@@ -64,6 +64,9 @@ enum class auto_id_mode : uint8_t {
   disable,
   /// autoID kept, property `allow_insert_auto_id=true` (targets that support it).
   allow_insert,
+  /// The source's schema as it is (mode replicate: rows reach the target through
+  /// ReplicateMessage, which takes the keys they carry).
+  keep,
 };
 
 struct options {

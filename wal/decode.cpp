@@ -3,6 +3,7 @@
 #include "milvus.pb.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 #include <charconv>
@@ -446,7 +447,30 @@ std::string insert_where(const pb::msg::InsertRequest& insert) {
 
 } // namespace
 
-caf::expected<event> decode(const raw_record& record) {
+namespace {
+
+/// The collectionID (field 7 of msg.InsertRequest and msg.DeleteRequest) of a record, read
+/// without parsing the rest: the columns are skipped, not copied. 0 when absent or malformed.
+int64_t peek_collection_id(const std::string& value) {
+  google::protobuf::io::CodedInputStream in{reinterpret_cast<const uint8_t*>(value.data()),
+                                            static_cast<int>(value.size())};
+  constexpr int collection_id_field = 7;
+  while (uint32_t tag = in.ReadTag()) {
+    if (google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag) == collection_id_field &&
+        google::protobuf::internal::WireFormatLite::GetTagWireType(tag) ==
+            google::protobuf::internal::WireFormatLite::WIRETYPE_VARINT) {
+      uint64_t id = 0;
+      return in.ReadVarint64(&id) ? static_cast<int64_t>(id) : 0;
+    }
+    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag))
+      return 0;
+  }
+  return 0;
+}
+
+} // namespace
+
+caf::expected<event> decode(const raw_record& record, const collection_filter* skip) {
   for (auto& [name, value] : record.headers)
     if (name == "_v")
       return make_error(ec::unsupported_format, where(record) +
@@ -458,6 +482,18 @@ caf::expected<event> decode(const raw_record& record) {
   if (auto reason = read_base(record.value, base); !reason.empty())
     return undecodable(record, reason);
   const auto type = base.msg_type();
+  if (skip != nullptr && (type == pb::common::Insert || type == pb::common::Delete)) {
+    if (auto id = peek_collection_id(record.value); id != 0 && skip->skipped(id)) {
+      event ev;
+      ev.type = type;
+      ev.topic = record.topic;
+      ev.offset = record.offset;
+      ev.timestamp = base.timestamp();
+      ev.collection_id = id;
+      ev.bytes = record.value.size();
+      return ev;
+    }
+  }
   auto body = payload_of(type);
   if (!body) {
     std::string reason = "unknown message type " + std::to_string(static_cast<int>(type));

@@ -5,6 +5,7 @@
 // feeds records, the transformer and writer consume events, and tests feed captured ones.
 
 #include "actors/error.hpp"
+#include "wal/filter.hpp"
 
 #include "common.pb.h"
 #include "msg.pb.h"
@@ -51,7 +52,8 @@ struct event {
   /// DML; the schema cache fills them).
   std::string db_name;
   std::string collection_name;
-  /// The parsed payload: msg.InsertRequest, msg.DeleteRequest, msg.TimeTickMsg,
+  /// The parsed payload (null for an Insert or Delete of a collection the decoder was told to
+  /// skip: see collection_filter): msg.InsertRequest, msg.DeleteRequest, msg.TimeTickMsg,
   /// msg.CreateCollectionRequest, msg.DropCollectionRequest, msg.CreatePartitionRequest,
   /// msg.DropPartitionRequest on the DML topics; the public milvus.*Request of the type on
   /// the replicate channel (milvus.CreateDatabaseRequest, milvus.CreateIndexRequest, ...).
@@ -69,7 +71,9 @@ struct event {
 /// Decodes one record. Errors name topic, offset and reason: `ec::undecodable_record` for
 /// a record that is not a Milvus message we know, `ec::unsupported_format` for a Milvus 2.6
 /// record (a `_v` header). A record is never skipped silently.
-caf::expected<event> decode(const raw_record& record);
+/// With `skip`: an Insert or Delete of a collection it names is not parsed beyond its header
+/// (the event has type, place, collection id and `base.timestamp`, and no body).
+caf::expected<event> decode(const raw_record& record, const collection_filter* skip = nullptr);
 
 /// The name of a message type, e.g. "Insert" (the enum name of common.MsgType).
 std::string type_name(pb::common::MsgType type);

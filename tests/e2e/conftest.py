@@ -87,7 +87,8 @@ class CdcServer:
         self.proc = None
         self.exits = []  # (how, exit code)
 
-    def start(self):
+    def start(self, env=None):
+        """env: more environment variables for this start only (e.g. a failpoint)."""
         assert self.proc is None, "already running"
         with open(self.log_path, "ab") as log:
             log.write(f"==== start at {time.strftime('%H:%M:%S')}\n".encode())
@@ -95,7 +96,8 @@ class CdcServer:
             self.proc = subprocess.Popen(
                 [str(CDC_SERVER), "--config", str(self.config_path),
                  "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)],
-                cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env={**os.environ, **(env or {})})
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             rc = self.proc.poll()
@@ -140,6 +142,20 @@ class CdcServer:
         proc, self.proc = self.proc, None
         proc.send_signal(signal.SIGKILL)
         self.exits.append(("SIGKILL", proc.wait()))
+
+    def wait_exit(self, timeout):
+        """Waits for the server to exit by itself (a failpoint); returns its exit code."""
+        if self.proc is None:
+            return None
+        proc = self.proc
+        try:
+            rc = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"cdc-server (pid {proc.pid}) did not exit within {timeout}s:\n"
+                                 + self.log_tail())
+        self.proc = None
+        self.exits.append(("exited", rc))
+        return rc
 
     def restart(self):
         self.stop()
@@ -279,6 +295,14 @@ def target(env):
 
 
 @pytest.fixture(scope="session")
+def standby(env):
+    """The standby Milvus 2.3.5 (common.ttMsgEnabled=false) of target_mode replicate."""
+    ep = env.endpoint("sby", "STANDBY_MILVUS_URI")
+    yield ep
+    ep.close()
+
+
+@pytest.fixture(scope="session")
 def lite(env):
     ep = env.endpoint("lite", "LITE_URI")
     yield ep
@@ -302,10 +326,11 @@ def cdc(env, request):
     server.stop()
 
 
-def start_task(cdc, env, target_uri):
-    """Creates a task for every database and collection, and waits until it reads from the
-    end of the WAL: call it BEFORE the workload."""
-    task_id = cdc.create_task(target_uri)
+def start_task(cdc, env, target_uri, **extra):
+    """Creates a task for every database and collection (`extra`: more create fields, e.g.
+    target_mode), and waits until it reads from the end of the WAL: call it BEFORE the
+    workload."""
+    task_id = cdc.create_task(target_uri, **extra)
     cdc.wait_reading(task_id, env.kafka)
     return task_id
 

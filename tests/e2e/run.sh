@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end suite: source Milvus 2.3.5 -> Kafka -> cdc-server -> target Milvus 2.3.5 and
-# milvus-lite 3.2.2, mode api (tests/e2e/*.py, run with the harness' $PY23).
+# milvus-lite 3.2.2 (mode api), standby Milvus 2.3.5 (mode replicate) (tests/e2e/*.py, run
+# with the harness' $PY23).
 #
 # Runs INSIDE a loopback-only network namespace, with the harness installed beforehand:
 #   export CDC_HARNESS_DIR=$(mktemp -d)
 #   tests/harness/harness.sh install milvus kafka etcd lite
 #   unshare -n bash -c 'ip link set lo up; tests/e2e/run.sh'
 #
-# Starts what it needs (harness: source, target, lite; kafka and etcd come with source) and
-# on exit stops, by PID, what it started (components already running are left running).
+# Starts what it needs (harness: source, target, standby, lite; kafka and etcd come with
+# source) and on exit stops, by PID, what it started (components already running are left running).
 # Environment: CDC_HARNESS_DIR (required), CDC_SERVER (default build/cdc-server),
 # CDC_E2E_ARTIFACTS (default $CDC_HARNESS_DIR/e2e: server logs and data, report.txt).
 # Extra arguments go to pytest (e.g. -k kill9, -x).
@@ -40,7 +41,7 @@ before="$(running || true)"
 stop_started() {
   local rc=$? now name to_stop=()
   now="$(running || true)"
-  for name in source target lite kafka etcd; do
+  for name in source target standby lite kafka etcd; do
     if grep -qx "$name" <<<"$now" && ! grep -qx "$name" <<<"$before"; then
       to_stop+=("$name")
     fi
@@ -55,8 +56,8 @@ stop_started() {
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 
-echo "---- e2e: starting source, target, lite in $CDC_HARNESS_DIR"
-"$harness" start source target lite
+echo "---- e2e: starting source, target, standby, lite in $CDC_HARNESS_DIR"
+"$harness" start source target standby lite
 set -a
 # shellcheck disable=SC1091
 . "$CDC_HARNESS_DIR/env"

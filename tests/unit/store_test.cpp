@@ -103,3 +103,21 @@ TEST_CASE("store_keeps_apply_intents_and_deletes_them_with_the_task") {
   REQUIRE_FALSE(db->delete_task("a"));
   CHECK(db->intents("a")->empty());
 }
+
+TEST_CASE("store_keeps_the_target_time_across_reopen_and_deletes_it_with_the_task") {
+  test::temp_dir dir;
+  const uint64_t ts = (uint64_t{1795616609430} << 18) | 7;
+  {
+    auto db = test::open_store(dir.path);
+    REQUIRE_FALSE(db->put_task({test::sample_spec("a"), task_state::running, {}}));
+    CHECK(*db->target_time("a") == 0);
+    REQUIRE_FALSE(db->put_target_time("a", ts - 1));
+    REQUIRE_FALSE(db->put_target_time("a", ts));
+    REQUIRE_FALSE(db->put_target_time("b", 5));
+  }
+  auto db = test::open_store(dir.path);
+  CHECK(*db->target_time("a") == ts);
+  REQUIRE_FALSE(db->delete_task("a"));
+  CHECK(*db->target_time("a") == 0);
+  CHECK(*db->target_time("b") == 5);
+}

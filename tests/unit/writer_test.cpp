@@ -127,3 +127,85 @@ TEST_CASE_FIXTURE(writer_fixture,
            make(pb::common::TimeTick, dml_2, 1, 200)});
   CHECK(got->applied == strings{dml_2 + "@0", replicate + "@0"});
 }
+
+namespace {
+
+/// Counts the calls without events (the idle applies) and can refuse to start.
+class idle_counting_applier : public applier {
+public:
+  idle_counting_applier(std::shared_ptr<int> idle_calls, std::string start_error)
+      : idle_calls_(std::move(idle_calls)), start_error_(std::move(start_error)) {}
+
+  caf::error start() override {
+    if (start_error_.empty())
+      return {};
+    return make_error(ec::target_refused, start_error_);
+  }
+
+  caf::error apply(const std::vector<wal::event>& events,
+                   const std::map<std::string, int64_t>&) override {
+    if (events.empty())
+      ++*idle_calls_;
+    return {};
+  }
+
+private:
+  std::shared_ptr<int> idle_calls_;
+  std::string start_error_;
+};
+
+event_sink_actor spawn_idle_writer(test::actor_fixture& f, std::shared_ptr<int> idle_calls,
+                                   std::string start_error = {}) {
+  auto config = std::make_shared<writer_config>();
+  config->task_id = "t1";
+  config->db = f.db;
+  config->target = std::make_unique<idle_counting_applier>(idle_calls, std::move(start_error));
+  config->replicate_channel = replicate;
+  config->idle_apply = std::chrono::milliseconds{500};
+  auto w = f.sys.spawn(writer, config, caf::actor_cast<task_actor>(f.self));
+  f.sched.run();
+  return w;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(test::actor_fixture, "an_idle_writer_applies_nothing_every_idle_apply") {
+  auto idle_calls = std::make_shared<int>(0);
+  auto w = spawn_idle_writer(*this, idle_calls);
+  sched.advance_time(std::chrono::milliseconds{300});
+  sched.run();
+  CHECK(*idle_calls == 0);
+  sched.advance_time(std::chrono::milliseconds{300});
+  sched.run();
+  CHECK(*idle_calls == 1);
+  // events keep it from idling
+  event_batch batch;
+  batch.events = {make(pb::common::Insert, dml_0, 1, 300)};
+  batch.bytes = 10;
+  self->send(w, atom::events_v, std::move(batch), caf::actor_cast<reader_actor>(self));
+  sched.run();
+  sched.advance_time(std::chrono::milliseconds{250});
+  sched.run();
+  CHECK(*idle_calls == 1);
+  sched.advance_time(std::chrono::milliseconds{250}); // 500 ms after the events
+  sched.run();
+  CHECK(*idle_calls == 2);
+  sched.advance_time(std::chrono::milliseconds{250});
+  sched.run();
+  CHECK(*idle_calls == 2);
+  sched.advance_time(std::chrono::milliseconds{250});
+  sched.run();
+  CHECK(*idle_calls == 3);
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "a_writer_whose_target_refuses_to_start_reports_why") {
+  auto idle_calls = std::make_shared<int>(0);
+  auto w = spawn_idle_writer(*this, idle_calls, "the target refuses replicated messages");
+  std::string reason;
+  self->receive([&](atom::failure, const std::string& why) { reason = why; },
+                caf::after(std::chrono::seconds{0}) >> [] {});
+  CHECK(reason.find("the target refuses replicated messages") != std::string::npos);
+  CHECK(*idle_calls == 0);
+}

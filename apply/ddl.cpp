@@ -1,0 +1,112 @@
+#include "apply/ddl.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace cdc {
+
+namespace pb = ::milvus::proto;
+
+bool selects(const task_spec& spec, const std::string& db, const std::string& name) {
+  for (const auto& [db_selected, refs] : spec.db_collections) {
+    if (db_selected != "*" && db_selected != db)
+      continue;
+    for (const auto& ref : refs)
+      if (ref.name == "*" || ref.name == name)
+        return true;
+  }
+  return false;
+}
+
+bool selects_database(const task_spec& spec, const std::string& db) {
+  for (const auto& [db_selected, refs] : spec.db_collections)
+    if (db_selected == "*" || db_selected == db)
+      return true;
+  return false;
+}
+
+bool replicates_ddl(const task_spec& spec, const wal::event& e) {
+  std::string db = e.db_name.empty() ? std::string{default_database} : e.db_name;
+  switch (e.type) {
+  case pb::common::CreateCredential:
+  case pb::common::DeleteCredential:
+  case pb::common::UpdateCredential:
+  case pb::common::CreateRole:
+  case pb::common::DropRole:
+  case pb::common::OperateUserRole:
+  case pb::common::OperatePrivilege:
+    return spec.enable_user_role;
+  case pb::common::CreateDatabase:
+  case pb::common::DropDatabase:
+  case pb::common::AlterDatabase:
+    return selects_database(spec, db);
+  case pb::common::Flush: {
+    auto* flush = e.as<pb::milvus::FlushRequest>();
+    if (flush == nullptr)
+      return false;
+    for (const auto& name : flush->collection_names())
+      if (selects(spec, db, name))
+        return true;
+    return false;
+  }
+  default:
+    return selects(spec, db, e.collection_name);
+  }
+}
+
+milvus::write_status call_ddl(milvus::target_writer& target, const transform::ddl& request) {
+  using namespace pb::common;
+  namespace mpb = pb::milvus;
+  switch (request.type) {
+  case CreateCollection:
+    return target.create_collection(*request.as<mpb::CreateCollectionRequest>());
+  case DropCollection:
+    return target.drop_collection(*request.as<mpb::DropCollectionRequest>());
+  case CreatePartition:
+    return target.create_partition(*request.as<mpb::CreatePartitionRequest>());
+  case DropPartition:
+    return target.drop_partition(*request.as<mpb::DropPartitionRequest>());
+  case CreateIndex:
+    return target.create_index(*request.as<mpb::CreateIndexRequest>());
+  case DropIndex:
+    return target.drop_index(*request.as<mpb::DropIndexRequest>());
+  case AlterIndex:
+    return target.alter_index(*request.as<mpb::AlterIndexRequest>());
+  case LoadCollection:
+    return target.load_collection(*request.as<mpb::LoadCollectionRequest>());
+  case ReleaseCollection:
+    return target.release_collection(*request.as<mpb::ReleaseCollectionRequest>());
+  case LoadPartitions:
+    return target.load_partitions(*request.as<mpb::LoadPartitionsRequest>());
+  case ReleasePartitions:
+    return target.release_partitions(*request.as<mpb::ReleasePartitionsRequest>());
+  case Flush:
+    return target.flush(*request.as<mpb::FlushRequest>()).status;
+  case CreateDatabase:
+    return target.create_database(*request.as<mpb::CreateDatabaseRequest>());
+  case DropDatabase:
+    return target.drop_database(*request.as<mpb::DropDatabaseRequest>());
+  case AlterDatabase:
+    return target.alter_database(*request.as<mpb::AlterDatabaseRequest>());
+  case CreateCredential:
+    return target.create_credential(*request.as<mpb::CreateCredentialRequest>());
+  case DeleteCredential:
+    return target.delete_credential(*request.as<mpb::DeleteCredentialRequest>());
+  case UpdateCredential:
+    return target.update_credential(*request.as<mpb::UpdateCredentialRequest>());
+  case CreateRole:
+    return target.create_role(*request.as<mpb::CreateRoleRequest>());
+  case DropRole:
+    return target.drop_role(*request.as<mpb::DropRoleRequest>());
+  case OperateUserRole:
+    return target.operate_user_role(*request.as<mpb::OperateUserRoleRequest>());
+  case OperatePrivilege:
+    return target.operate_privilege(*request.as<mpb::OperatePrivilegeRequest>());
+  default:
+    spdlog::warn("{} is not replicated yet; skipped", wal::type_name(request.type));
+    milvus::write_status skipped;
+    skipped.rpc = wal::type_name(request.type);
+    return skipped;
+  }
+}
+
+} // namespace cdc

@@ -1,0 +1,30 @@
+#pragma once
+
+// What both target modes share: which databases, collections and replicate-channel events a
+// task replicates (its selection), and the RPC that applies a DDL/DCL request.
+
+#include "milvus/target_writer.hpp"
+#include "model/task.hpp"
+#include "transform/convert.hpp"
+#include "wal/decode.hpp"
+
+#include <string>
+
+namespace cdc {
+
+/// True when the task replicates collection `name` of database `db`.
+bool selects(const task_spec& spec, const std::string& db, const std::string& name);
+
+/// True when the task replicates anything of database `db`.
+bool selects_database(const task_spec& spec, const std::string& db);
+
+/// True when the task replicates this event of the replicate channel: users and roles only
+/// with `enable_user_role`, databases when selected, a Flush when one of its collections is
+/// selected, the rest when their collection is.
+bool replicates_ddl(const task_spec& spec, const wal::event& e);
+
+/// Calls the RPC of `request` on the target. A type without an RPC here is logged and
+/// counts as applied.
+milvus::write_status call_ddl(milvus::target_writer& target, const transform::ddl& request);
+
+} // namespace cdc

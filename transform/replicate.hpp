@@ -1,0 +1,122 @@
+#pragma once
+
+// Mode `replicate` (spec/target.md): the WAL messages of the source rewritten for a standby
+// Milvus that takes them through ReplicateMessage. Ids, shard and names become the target's,
+// timestamps become the ones the target channel gets. Pure functions and one small clock:
+// no actors, no I/O.
+
+#include "actors/error.hpp"
+#include "wal/decode.hpp"
+
+#include "milvus.pb.h"
+#include "msg.pb.h"
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cdc::transform {
+
+namespace pb = ::milvus::proto;
+
+/// Where a source collection lives on the target, as the target describes it.
+struct target_collection {
+  std::string db_name;
+  std::string name;
+  int64_t id = 0;
+  /// Virtual channels, index = shard index (the number after the last 'v').
+  std::vector<std::string> vchannels;
+  /// Partition name -> id.
+  std::map<std::string, int64_t> partitions;
+  /// Field name -> id on the target (the source's ids are kept for fields not listed).
+  std::map<std::string, int64_t> field_ids;
+  /// The newest creation time of the collection and its partitions on the target (hybrid,
+  /// the target's clock). The target drops a message of the collection that is not later:
+  /// its consumers start at the collection's start position and skip everything up to the
+  /// creation time.
+  uint64_t created_ts = 0;
+};
+
+/// The physical channels of a target collection, in shard order, without repeats.
+std::vector<std::string> physical_channels(const target_collection& collection);
+
+/// The target vchannel of a source vchannel: the one with the same shard index. Error when
+/// the shard index is malformed or the target has fewer shards.
+caf::expected<std::string> target_vchannel(const target_collection& collection,
+                                           std::string_view source_vchannel);
+
+/// A WAL Insert for the target: collectionID, partitionID (by partition name), shardName,
+/// db and collection names, field ids by name; `base.timestamp` and every row timestamp set
+/// to `ts` (the Insert half of a 2.3.5 upsert has base.timestamp 0); `base.msgID` kept (the
+/// standby drops a DML message whose msgID it saw in the same TimeTick span). Error when the
+/// partition is not in `collection.partitions` or the shard has no counterpart.
+caf::expected<pb::msg::InsertRequest> replicate_insert(const pb::msg::InsertRequest& insert,
+                                                       const target_collection& collection,
+                                                       uint64_t ts);
+
+/// A WAL Delete for the target, rewritten like an Insert. partitionID -1 (all partitions)
+/// stays; a partition is looked up by name, and by `source_partitions` (source id -> name)
+/// when the message carries only its id. Error when the partition cannot be named.
+caf::expected<pb::msg::DeleteRequest>
+replicate_delete(const pb::msg::DeleteRequest& del, const target_collection& collection,
+                 uint64_t ts, const std::map<int64_t, std::string>& source_partitions = {});
+
+/// The Delete that goes before a replayed (already rewritten) Insert, at the Insert's own
+/// timestamp: a copy of the rows that reached the target before a crash carries an older
+/// timestamp and is deleted, the replayed rows stay (a delete removes only older rows). The
+/// same as Milvus's own upsert. Its msgID is the Insert's, bit-inverted (never a source id).
+pb::msg::DeleteRequest replay_delete(const pb::msg::InsertRequest& rewritten,
+                                     const wal::primary_keys& keys);
+
+/// Sets the time of a rewritten Insert or Delete: `base.timestamp` and every row's.
+void set_time(pb::msg::InsertRequest& msg, uint64_t ts);
+void set_time(pb::msg::DeleteRequest& msg, uint64_t ts);
+
+/// A TimeTick at `ts`: a standby makes the messages up to `ts` of its channel visible.
+pb::msg::TimeTickMsg time_tick(uint64_t ts);
+
+/// The ReplicateMessage of `msgs` (serialized messages, the last one usually a TimeTick) for
+/// target channel `channel`: BeginTs/EndTs, start and end positions (the source offsets as
+/// message ids, 8 bytes little endian), `base.replicateInfo = {isReplicate, msgTimestamp:
+/// end_ts}`.
+pb::milvus::ReplicateMessageRequest replicate_request(const std::string& channel,
+                                                      std::vector<std::string> msgs,
+                                                      uint64_t begin_ts, uint64_t end_ts,
+                                                      int64_t first_offset, int64_t last_offset);
+
+/// The timestamps one target channel gets. They increase (a message is never older than
+/// what the channel got before, TimeTicks included); messages of one source time keep one
+/// time (an upsert's Insert and Delete); and a source time is kept whenever that allows.
+class channel_clock {
+public:
+  /// `floor`: everything is sent later than this (the time the target may already hold:
+  /// the highest timestamp sent before a restart).
+  channel_clock() = default;
+  explicit channel_clock(uint64_t floor) : last_(floor) {}
+
+  /// The time for a message of source time `ts` that must be later than `floor` (the
+  /// creation time of its collection on the target).
+  uint64_t assign(uint64_t ts, uint64_t floor = 0);
+
+  /// The time for a TimeTick of source time `ts`: never earlier than any message sent.
+  uint64_t tick(uint64_t ts);
+
+  /// A time later than everything given out, for messages of source time `ts` that are sent
+  /// again (a resend after a failure); later messages of that source time get it too.
+  uint64_t renew(uint64_t ts);
+
+  /// The latest time given out.
+  uint64_t last() const { return last_; }
+
+private:
+  uint64_t last_ = 0;
+  /// Recent source time -> time given, so that an Insert and a Delete of one upsert keep one
+  /// time even when a TimeTick or another collection's message came between them.
+  std::map<uint64_t, uint64_t> recent_;
+};
+
+} // namespace cdc::transform
