@@ -408,7 +408,9 @@ caf::error replicate_applier::tick_all(bool repeat) {
 caf::error replicate_applier::apply_insert(collection_entry& entry, const wal::event& e,
                                            bool replay) {
   const auto& insert = *e.as<pb::msg::InsertRequest>();
-  if (auto err = ensure_partition(entry, insert.partition_name(), e.timestamp))
+  // Dated just before the record that names it: a standby takes replicateInfo.msgTimestamp
+  // as the time of a DDL, and its messages must come later.
+  if (auto err = ensure_partition(entry, insert.partition_name(), e.timestamp - 1))
     return err;
   entry.source.partitions[insert.partitionid()] = insert.partition_name();
   auto shard = transform::target_vchannel(entry.target, insert.shardname());
@@ -435,7 +437,7 @@ caf::error replicate_applier::apply_delete(collection_entry& entry, const wal::e
   const auto& del = *e.as<pb::msg::DeleteRequest>();
   if (del.partitionid() != -1 && !del.partition_name().empty()) {
     if (entry.target.partitions.count(del.partition_name()) == 0)
-      if (auto err = ensure_partition(entry, del.partition_name(), e.timestamp))
+      if (auto err = ensure_partition(entry, del.partition_name(), e.timestamp - 1))
         return err;
     entry.source.partitions[del.partitionid()] = del.partition_name();
   }

@@ -34,10 +34,10 @@ struct target_collection {
   std::map<std::string, int64_t> partitions;
   /// Field name -> id on the target (the source's ids are kept for fields not listed).
   std::map<std::string, int64_t> field_ids;
-  /// The newest creation time of the collection and its partitions on the target (hybrid,
-  /// the target's clock). The target drops a message of the collection that is not later:
-  /// its consumers start at the collection's start position and skip everything up to the
-  /// creation time.
+  /// The newest creation time of the collection and its partitions on the target (hybrid).
+  /// Messages of the collection go later: a consumer of a new channel may skip everything up
+  /// to the creation time (Milvus 2.4 seeks at the collection's CreatedAt). A 2.3.5 standby
+  /// dates a DDL by its replicateInfo.msgTimestamp, i.e. by the source's time.
   uint64_t created_ts = 0;
 };
 
