@@ -789,6 +789,7 @@ class Bench:
         """When our server had all rows acknowledged by the target (from its /metrics)."""
         if applied is None:
             return
+        applied.join(5)  # the target may show the rows before the server's counter says so
         applied.stop()
         if applied.reached is not None:
             res["applied_all_s"] = round(applied.reached - t0, 3)
