@@ -169,6 +169,25 @@ class Sampler(threading.Thread):
                 "cpu_cores": round((b[1] - a[1]) / (b[0] - a[0]), 4)}
 
 
+def thread_cpu(pid):
+    """{thread name: CPU seconds} of every thread of a process (threads of one name summed)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def vm_hwm_mb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -770,6 +789,7 @@ class Bench:
         """When our server had all rows acknowledged by the target (from its /metrics)."""
         if applied is None:
             return
+        applied.join(5)  # the target may show the rows before the server's counter says so
         applied.stop()
         if applied.reached is not None:
             res["applied_all_s"] = round(applied.reached - t0, 3)
@@ -809,10 +829,16 @@ class Bench:
         # idle after pause/resume: nothing is written; a second of settling first
         time.sleep(1.0)
         t_i0 = time.monotonic()
+        threads0 = thread_cpu(sysobj.pid)
         time.sleep(self.args.idle_seconds)
+        threads1 = thread_cpu(sysobj.pid)
         idle = sampler.window(t_i0, time.monotonic())
         res["idle"] = idle
         res["idle_cpu_cores"] = idle["cpu_cores"]
+        # which threads spend the idle CPU (seconds over the idle window, busiest first)
+        busy = sorted(((round(v - threads0.get(k, 0.0), 3), k) for k, v in threads1.items()),
+                      reverse=True)
+        res["idle_threads_cpu_s"] = {k: v for v, k in busy[:10] if v > 0}
 
     def wl_lag(self, sysobj, coll, tgt, name, sz, sampler, res, floor=True):
         per_batch = max(1, int(sz["rate"] * sz["tick"]))

@@ -265,7 +265,9 @@ TEST_CASE("kafka_reader_reports_a_broker_outage_and_reads_on_after_it") {
       },
       30s));
   MESSAGE("reported while the broker is down: " << reported);
-  CHECK(reported.find("127.0.0.1") != std::string::npos);
+  // "Local: Broker transport failure: 127.0.0.1:...", or "Local: All broker connections are
+  // down", whichever librdkafka meets first.
+  CHECK(reported.find("roker") != std::string::npos);
 
   REQUIRE(harness("start kafka") == 0);
   guard.stopped = false;
