@@ -241,7 +241,10 @@ replicate_applier::collection_of(const wal::event& e) {
       skip_->skip(e.collection_id);
     return nullptr;
   }
-  auto entry = to_target(std::move(*info), e.timestamp);
+  // A standby dates the collection by msgTimestamp: its CreateCollection's own time, or just
+  // before the first record that names a collection created before the task saw it.
+  auto created = e.type == pb::common::CreateCollection ? e.timestamp : e.timestamp - 1;
+  auto entry = to_target(std::move(*info), created);
   if (!entry)
     return entry.error();
   auto& slot = collections_[e.collection_id] = std::move(*entry);
