@@ -24,6 +24,9 @@ CDC_SERVER = Path(os.environ.get("CDC_SERVER", REPO / "build" / "cdc-server")).r
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 CATCH_UP_TIMEOUT = float(os.environ.get("CDC_E2E_CATCH_UP_TIMEOUT", "180"))
+# Whole test, set-up and teardown included: a call that never returns fails its test with
+# the place it hung instead of holding the suite until CI's limit.
+TEST_TIMEOUT = int(os.environ.get("CDC_E2E_TEST_TIMEOUT", "600"))
 
 
 def harness_env(key):
@@ -307,6 +310,23 @@ def lite(env):
     ep = env.endpoint("lite", "LITE_URI")
     yield ep
     ep.close()
+
+
+@pytest.fixture(autouse=True)
+def test_deadline(request):
+    """Raises TimeoutError in the test (where it waits) after TEST_TIMEOUT seconds. pymilvus
+    and grpc wait in short steps, so the signal handler runs even inside a blocked call.
+    Autouse fixtures are set up first, so the deadline also covers the other fixtures'
+    teardown (stopping cdc-server)."""
+    def expired(signum, frame):
+        raise TimeoutError(f"{request.node.name} took longer than {TEST_TIMEOUT}s "
+                           f"(CDC_E2E_TEST_TIMEOUT); see the traceback for where it waited")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(TEST_TIMEOUT)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from pymilvus import (Collection, CollectionSchema, DataType, FieldSchema, conne
 DIM = 128
 PAGE = 4000          # rows per query page (4000 x 128 floats = 2 MB)
 STRONG = "Strong"
+# Deadline of one query. A Strong query waits until the server's time passed the request's:
+# on a standby whose TimeTicks stopped it would wait forever; callers retry or fail instead.
+QUERY_TIMEOUT = 60
 
 
 # --------------------------------------------------------------------------- connections
@@ -224,8 +227,8 @@ def collection_meta(ep, db_name, name, counts=True, partition_key_partitions=Tru
     }
     auto = {f.name: bool(f.auto_id) for f in s.fields if f.is_primary}
     if counts and meta["load"].endswith("Loaded"):
-        meta["count"] = c.query("", output_fields=["count(*)"],
-                                consistency_level=STRONG)[0]["count(*)"]
+        meta["count"] = c.query("", output_fields=["count(*)"], consistency_level=STRONG,
+                                timeout=QUERY_TIMEOUT)[0]["count(*)"]
     return meta, auto
 
 
@@ -256,7 +259,8 @@ def dump_rows(ep, db_name, name):
     expr = f'{pk.name} >= ""' if is_str else f"{pk.name} >= -9223372036854775807"  # min+1: 2.3 cannot parse the minimum
     rows, dups = {}, []
     while True:
-        page = c.query(expr, output_fields=["*"], limit=PAGE, consistency_level=STRONG)
+        page = c.query(expr, output_fields=["*"], limit=PAGE, consistency_level=STRONG,
+                       timeout=QUERY_TIMEOUT)
         if not page:
             break
         for r in page:
