@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 harness=tests/harness/harness.sh
+started=$(date +%s)
+# Each suite's heading carries the seconds since the namespace was entered: CI's log then
+# shows where its time went.
+suite() { printf -- '---- %s (%ds)\n' "$*" $(($(date +%s) - started)); }
 
 ip link set lo up
 trap '"$harness" stop' EXIT
@@ -13,14 +17,14 @@ set -a # the harness writes plain KEY=VALUE lines; the suites read them from the
 # shellcheck disable=SC1091
 . "$CDC_HARNESS_DIR/env"
 set +a
-echo "---- black-box suite: build/cdc-server against milvus-lite at $LITE_URI"
+suite "black-box suite: build/cdc-server against milvus-lite at $LITE_URI"
 "$PY3" -m pytest -p no:cacheprovider -q tests/blackbox
 
-echo "---- smoke test: source Milvus 2.3.5 WAL in Kafka"
+suite "smoke test: source Milvus 2.3.5 WAL in Kafka"
 "$harness" start source
 tests/smoke/run.sh -q
 
-echo "---- integration tests: reader (Kafka), target writer (Milvus target, standby, milvus-lite)"
+suite "integration tests: reader (Kafka), target writer (Milvus target, standby, milvus-lite)"
 "$harness" start target standby
 set -a
 # shellcheck disable=SC1091
@@ -28,5 +32,5 @@ set -a
 set +a
 build/tests/integration_tests
 
-echo "---- end-to-end suite: source Milvus 2.3.5 -> Kafka -> cdc-server -> Milvus 2.3.5 / milvus-lite"
+suite "end-to-end suite: source Milvus 2.3.5 -> Kafka -> cdc-server -> Milvus 2.3.5 / milvus-lite"
 tests/e2e/run.sh -q
