@@ -150,6 +150,12 @@ caf::error replicate_applier::describe_target(collection_entry& entry) {
             [](const std::string& a, const std::string& b) {
               return wal::shard_index(a) < wal::shard_index(b);
             });
+  // From now on this channel gets TimeTicks for good, also after the collection is dropped:
+  // the standby's datanode watches a new channel by seeking to the collection's start and
+  // waits there for a TimeTick; one channel that never gets one blocks every later watch
+  // (Milvus 2.3.5: one lock for all of them), so no collection of the standby gets flushed.
+  for (const auto& pchannel : transform::physical_channels(target))
+    channel(pchannel);
   target.field_ids.clear();
   for (const auto& field : resp.schema().fields())
     target.field_ids[field.name()] = field.fieldid();
@@ -392,23 +398,17 @@ uint64_t replicate_applier::source_watermark() const {
 }
 
 caf::error replicate_applier::tick_all(bool repeat) {
-  std::set<std::string> targets;
-  for (const auto& [id, entry] : collections_)
-    if (entry)
-      for (auto& p : transform::physical_channels(entry->target))
-        targets.insert(std::move(p));
+  // Every channel a collection of the target ever had (describe_target), dropped or not.
   auto now = std::chrono::steady_clock::now();
   auto tick = source_watermark();
-  for (const auto& name : targets) {
-    auto& ch = channel(name);
+  for (auto& [name, ch] : channels_) {
     bool advances = tick > ch.clock.last();
     bool due = now - ch.last_send >= options_.tick_interval;
     if (!ch.msgs.empty() || (due && (advances || repeat)))
       if (auto err = send(name, ch, tick))
         return err;
   }
-  // Channels no replicated collection uses any more still send what is pending.
-  return send_pending();
+  return {};
 }
 
 caf::error replicate_applier::apply_insert(collection_entry& entry, const wal::event& e,

@@ -247,3 +247,28 @@ def test_replicate_selected_collections_only(env, standby, cdc, names):
     report(f"[replicate selected collections] {w_in.inserted} rows selected, {w_out.inserted} "
            f"not; equal {waited:.1f}s after the workload, {rows} rows compared, none of the "
            f"others on the standby")
+
+
+def test_replicate_collection_dropped_right_after_create(env, standby, cdc, names):
+    """A collection created and dropped on the source at once, then another one with rows and
+    a flush. The standby's datanode waits for a TimeTick on the first collection's channel
+    before it watches any other channel (Milvus 2.3.5); if that channel never got one again,
+    every later collection of the standby would stay unflushed and its Flush would hang."""
+    task_id = start_replicate_task(cdc, env, standby)
+    w = wl.Workload(env.source, names, seed=18)
+    gone = Collection(f"{names}_gone", mu.int_schema(array=False), using=env.source.alias())
+    gone.drop()
+    c_int, c_str = wl.simple_collections(
+        w, created=lambda n: cdc.wait_collections(standby, task_id, n))
+    for i in range(3):
+        wl.batch_step(w, c_int, c_str, i, 1000)
+    t0 = time.monotonic()
+    c_int.flush(timeout=60)
+    c_str.flush(timeout=60)
+    flushed = time.monotonic() - t0
+    waited, rows = Replication(env, standby, cdc, task_id, {"default": names}).check()
+    assert f"{names}_gone" not in standby.collections()
+    cdc.require_running(task_id)
+    report(f"[replicate create+drop] {w.inserted} rows and a flush after a collection created "
+           f"and dropped at once; flush on the source {flushed:.1f}s; equal {waited:.1f}s "
+           f"after the workload, {rows} rows compared")
