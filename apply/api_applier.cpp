@@ -1,5 +1,7 @@
 #include "apply/api_applier.hpp"
 
+#include "apply/ddl.hpp"
+
 #include "metrics/registry.hpp"
 #include "transform/convert.hpp"
 
@@ -44,24 +46,6 @@ caf::error api_applier::settle(const milvus::write_status& status) {
   return {};
 }
 
-bool api_applier::selected(const std::string& db, const std::string& name) const {
-  for (const auto& [db_selected, refs] : spec_.db_collections) {
-    if (db_selected != "*" && db_selected != db)
-      continue;
-    for (const auto& ref : refs)
-      if (ref.name == "*" || ref.name == name)
-        return true;
-  }
-  return false;
-}
-
-bool api_applier::selected_database(const std::string& db) const {
-  for (const auto& [db_selected, refs] : spec_.db_collections)
-    if (db_selected == "*" || db_selected == db)
-      return true;
-  return false;
-}
-
 caf::expected<const std::optional<transform::collection_info>*>
 api_applier::collection_of(const wal::event& e) {
   if (auto it = collections_.find(e.collection_id); it != collections_.end())
@@ -99,7 +83,7 @@ api_applier::collection_of(const wal::event& e) {
                           "describe it: " +
                           message_of(described.error()));
   }
-  if (!selected(info->db_name, info->name)) {
+  if (!selects(spec_, info->db_name, info->name)) {
     spdlog::debug("collection {}.{} is not replicated by this task", info->db_name, info->name);
     info.reset();
     if (skip_)
@@ -263,62 +247,16 @@ caf::error api_applier::sync_partitions(const std::string& db, const std::string
 }
 
 std::vector<std::string> api_applier::channels_before(const wal::event& ddl) {
-  if (ddl.topic != replicate_channel_)
-    return {};
-  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
-  std::vector<std::string> names;
-  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
-    names.assign(flush->collection_names().begin(), flush->collection_names().end());
-  else if (!ddl.collection_name.empty())
-    names.push_back(ddl.collection_name);
-  std::vector<std::string> channels;
-  for (const auto& name : names) {
-    if (!selected(db, name))
-      continue;
-    auto described = source_.describe(db, name);
-    if (!described) // dropped since: its events are all in the WAL before this one
-      continue;
-    channels.insert(channels.end(), described->physical_channels.begin(),
-                    described->physical_channels.end());
-  }
-  return channels;
+  return cdc::channels_before(spec_, source_, replicate_channel_, ddl);
 }
 
 caf::error api_applier::apply_ddl(const wal::event& e) {
   auto request = transform::ddl_request(e, names_);
   if (!request)
     return request.error();
+  if (!replicates_ddl(spec_, e))
+    return {};
   std::string db = e.db_name.empty() ? std::string{default_database} : e.db_name;
-  switch (e.type) {
-  case pb::common::CreateCredential:
-  case pb::common::DeleteCredential:
-  case pb::common::UpdateCredential:
-  case pb::common::CreateRole:
-  case pb::common::DropRole:
-  case pb::common::OperateUserRole:
-  case pb::common::OperatePrivilege:
-    if (!spec_.enable_user_role)
-      return {};
-    break;
-  case pb::common::CreateDatabase:
-  case pb::common::DropDatabase:
-  case pb::common::AlterDatabase:
-    if (!selected_database(db))
-      return {};
-    break;
-  case pb::common::Flush: {
-    auto* flush = e.as<pb::milvus::FlushRequest>();
-    bool any = false;
-    for (const auto& name : flush->collection_names())
-      any = any || selected(db, name);
-    if (!any)
-      return {};
-    break;
-  }
-  default:
-    if (!selected(db, e.collection_name))
-      return {};
-  }
   // Milvus drops a collection's data asynchronously: the DropCollection of the last
   // collections of a database can reach the WAL after the DropDatabase. The source refuses to
   // drop a database with collections, so they are gone there: drop them here first.
@@ -336,7 +274,7 @@ caf::error api_applier::apply_ddl(const wal::event& e) {
   // there before an index, a load or a flush.
   if (e.type == pb::common::Flush) {
     for (const auto& name : e.as<pb::milvus::FlushRequest>()->collection_names())
-      if (selected(db, name))
+      if (selects(spec_, db, name))
         if (auto err = sync_partitions(db, name))
           return err;
   } else if (!e.collection_name.empty() && e.type != pb::common::RenameCollection) {
@@ -372,64 +310,15 @@ caf::error api_applier::execute(const transform::op& op) {
 }
 
 caf::error api_applier::execute(const transform::ddl& request) {
-  using namespace pb::common;
-  switch (request.type) {
-  case CreateCollection:
-    return settle(target_.create_collection(*request.as<pb::milvus::CreateCollectionRequest>()));
-  case DropCollection:
-    return settle(target_.drop_collection(*request.as<pb::milvus::DropCollectionRequest>()));
-  case CreatePartition:
-    return settle(target_.create_partition(*request.as<pb::milvus::CreatePartitionRequest>()));
-  case DropPartition:
-    return settle(target_.drop_partition(*request.as<pb::milvus::DropPartitionRequest>()));
-  case CreateIndex:
-    return settle(target_.create_index(*request.as<pb::milvus::CreateIndexRequest>()));
-  case DropIndex:
-    return settle(target_.drop_index(*request.as<pb::milvus::DropIndexRequest>()));
-  case AlterIndex:
-    return settle(target_.alter_index(*request.as<pb::milvus::AlterIndexRequest>()));
-  case LoadCollection:
-    return settle(target_.load_collection(*request.as<pb::milvus::LoadCollectionRequest>()));
-  case ReleaseCollection:
-    return settle(target_.release_collection(*request.as<pb::milvus::ReleaseCollectionRequest>()));
-  case LoadPartitions:
-    return settle(target_.load_partitions(*request.as<pb::milvus::LoadPartitionsRequest>()));
-  case ReleasePartitions: {
-    auto status = target_.release_partitions(*request.as<pb::milvus::ReleasePartitionsRequest>());
-    // milvus-lite has no partition loading: nothing to release there.
-    if (!status.ok() && status.grpc_code == static_cast<int>(grpc::StatusCode::UNIMPLEMENTED)) {
-      spdlog::warn("target does not implement ReleasePartitions ({}); {} skipped",
-                   status.target_reason, status.object);
-      return {};
-    }
-    return settle(status);
-  }
-  case Flush:
-    return settle(target_.flush(*request.as<pb::milvus::FlushRequest>()).status);
-  case CreateDatabase:
-    return settle(target_.create_database(*request.as<pb::milvus::CreateDatabaseRequest>()));
-  case DropDatabase:
-    return settle(target_.drop_database(*request.as<pb::milvus::DropDatabaseRequest>()));
-  case AlterDatabase:
-    return settle(target_.alter_database(*request.as<pb::milvus::AlterDatabaseRequest>()));
-  case CreateCredential:
-    return settle(target_.create_credential(*request.as<pb::milvus::CreateCredentialRequest>()));
-  case DeleteCredential:
-    return settle(target_.delete_credential(*request.as<pb::milvus::DeleteCredentialRequest>()));
-  case UpdateCredential:
-    return settle(target_.update_credential(*request.as<pb::milvus::UpdateCredentialRequest>()));
-  case CreateRole:
-    return settle(target_.create_role(*request.as<pb::milvus::CreateRoleRequest>()));
-  case DropRole:
-    return settle(target_.drop_role(*request.as<pb::milvus::DropRoleRequest>()));
-  case OperateUserRole:
-    return settle(target_.operate_user_role(*request.as<pb::milvus::OperateUserRoleRequest>()));
-  case OperatePrivilege:
-    return settle(target_.operate_privilege(*request.as<pb::milvus::OperatePrivilegeRequest>()));
-  default:
-    spdlog::warn("{} is not replicated in api mode yet; skipped", wal::type_name(request.type));
+  auto status = call_ddl(target_, request);
+  // milvus-lite has no partition loading: nothing to release there.
+  if (request.type == pb::common::ReleasePartitions && !status.ok() &&
+      status.grpc_code == static_cast<int>(grpc::StatusCode::UNIMPLEMENTED)) {
+    spdlog::warn("target does not implement ReleasePartitions ({}); {} skipped",
+                 status.target_reason, status.object);
     return {};
   }
+  return settle(status);
 }
 
 } // namespace cdc

@@ -32,12 +32,6 @@ public:
   std::vector<std::string> channels_before(const wal::event& ddl) override;
 
 private:
-  /// True when the task replicates collection `name` of database `db`.
-  bool selected(const std::string& db, const std::string& name) const;
-
-  /// True when the task replicates anything of database `db`.
-  bool selected_database(const std::string& db) const;
-
   /// The cache entry of the collection of a DML-channel event: from its CreateCollection
   /// message, else from the source's DescribeCollection. nullopt: not replicated by this task.
   caf::expected<const std::optional<transform::collection_info>*>

@@ -53,6 +53,30 @@ bool replicates_ddl(const task_spec& spec, const wal::event& e) {
   }
 }
 
+std::vector<std::string> channels_before(const task_spec& spec, milvus::source_client& source,
+                                         const std::string& replicate_channel,
+                                         const wal::event& ddl) {
+  if (ddl.topic != replicate_channel)
+    return {};
+  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
+  std::vector<std::string> names;
+  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
+    names.assign(flush->collection_names().begin(), flush->collection_names().end());
+  else if (!ddl.collection_name.empty())
+    names.push_back(ddl.collection_name);
+  std::vector<std::string> channels;
+  for (const auto& name : names) {
+    if (!selects(spec, db, name))
+      continue;
+    auto described = source.describe(db, name);
+    if (!described)
+      continue;
+    channels.insert(channels.end(), described->physical_channels.begin(),
+                    described->physical_channels.end());
+  }
+  return channels;
+}
+
 milvus::write_status call_ddl(milvus::target_writer& target, const transform::ddl& request) {
   using namespace pb::common;
   namespace mpb = pb::milvus;

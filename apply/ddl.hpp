@@ -3,12 +3,14 @@
 // What both target modes share: which databases, collections and replicate-channel events a
 // task replicates (its selection), and the RPC that applies a DDL/DCL request.
 
+#include "milvus/source_client.hpp"
 #include "milvus/target_writer.hpp"
 #include "model/task.hpp"
 #include "transform/convert.hpp"
 #include "wal/decode.hpp"
 
 #include <string>
+#include <vector>
 
 namespace cdc {
 
@@ -22,6 +24,14 @@ bool selects_database(const task_spec& spec, const std::string& db);
 /// with `enable_user_role`, databases when selected, a Flush when one of its collections is
 /// selected, the rest when their collection is.
 bool replicates_ddl(const task_spec& spec, const wal::event& e);
+
+/// The source's physical channels of the selected collections a replicate-channel DDL names
+/// (a Flush: each of its collections), which must have passed the DDL's time before it is
+/// applied; empty for anything else. A collection the source no longer has is left out: all
+/// its events are in the WAL before this one.
+std::vector<std::string> channels_before(const task_spec& spec, milvus::source_client& source,
+                                         const std::string& replicate_channel,
+                                         const wal::event& ddl);
 
 /// Calls the RPC of `request` on the target. A type without an RPC here is logged and
 /// counts as applied.

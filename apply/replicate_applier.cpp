@@ -514,25 +514,7 @@ caf::error replicate_applier::apply_drop_partition(collection_entry& entry, cons
 }
 
 std::vector<std::string> replicate_applier::channels_before(const wal::event& ddl) {
-  if (ddl.topic != replicate_channel_)
-    return {};
-  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
-  std::vector<std::string> names;
-  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
-    names.assign(flush->collection_names().begin(), flush->collection_names().end());
-  else if (!ddl.collection_name.empty())
-    names.push_back(ddl.collection_name);
-  std::vector<std::string> channels;
-  for (const auto& name : names) {
-    if (!selects(spec_, db, name))
-      continue;
-    auto described = source_.describe(db, name);
-    if (!described) // dropped since: its events are all in the WAL before this one
-      continue;
-    channels.insert(channels.end(), described->physical_channels.begin(),
-                    described->physical_channels.end());
-  }
-  return channels;
+  return cdc::channels_before(spec_, source_, replicate_channel_, ddl);
 }
 
 caf::error replicate_applier::sync_partitions(const std::string& db, const std::string& name,
