@@ -610,6 +610,8 @@ class Bench:
         out = []
         if "raw" in self.args.systems:
             out.append("raw")
+            if "replicate" in self.args.modes:
+                out.append("raw-standby")
         for mode in self.args.modes:
             binary = (self.args.replicate_server if mode == "replicate"
                       and self.args.replicate_server else self.args.server)
@@ -628,19 +630,29 @@ class Bench:
                 ep.drop(name)
 
     def name_for(self, run, workload, key):
-        short = {"raw": "raw", "ours-api": "oa", "ours-replicate": "or"}.get(
+        short = {"raw": "raw", "raw-standby": "rs", "ours-api": "oa", "ours-replicate": "or"}.get(
             key, re.sub(r"[^a-z0-9]", "", key.lower().replace("peer-", "p")))
         return f"b{run}_{workload}_{short}_{uuid.uuid4().hex[:4]}"
 
     # -- raw ceiling -----------------------------------------------------------------------
 
-    def run_raw(self, run, workload):
+    def run_raw(self, run, workload, standby=False):
+        """standby=False: inserts into the api target; True: ReplicateMessage to the standby
+        (raw_ceiling --replicate), the ceiling of mode replicate."""
         sz = self.sizes[workload]
-        tgt = self.eps["target"]
-        name = self.name_for(run, workload, "raw")
+        role = "standby" if standby else "target"
+        if standby and workload == "lag":
+            return {}  # a standby takes no pymilvus inserts: no floor of its own to poll
+        tgt = self.eps[role]
+        name = self.name_for(run, workload, "raw-standby" if standby else "raw")
         self.clean_all()
-        coll = tgt.create(name, sz["dim"])
-        wait_until(f"{name} loaded on the target", lambda: tgt.loaded(name), 120)
+        if standby:
+            # loading on a standby ends once TimeTicks arrive: raw_ceiling sends them
+            coll = tgt.create(name, sz["dim"], load=False)
+            coll.load(_async=True)
+        else:
+            coll = tgt.create(name, sz["dim"])
+            wait_until(f"{name} loaded on the target", lambda: tgt.loaded(name), 120)
         if workload == "lag":
             # the target's own visibility floor: the same marker rows inserted with pymilvus
             # straight into the target and polled there
@@ -651,9 +663,9 @@ class Bench:
                 tgt.drop(name)
             return res
         try:
-            cmd = [str(self.args.raw_ceiling), "--uri", self.env["target"], "--collection", name,
+            cmd = [str(self.args.raw_ceiling), "--uri", self.env[role], "--collection", name,
                    "--rows", str(sz["rows"]), "--batch", str(sz["batch"]), "--dim",
-                   str(sz["dim"])]
+                   str(sz["dim"])] + (["--replicate"] if standby else [])
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
             if p.returncode != 0:
                 raise RuntimeError(f"raw_ceiling failed ({p.returncode}): {p.stderr.strip()}")
@@ -971,8 +983,8 @@ class Bench:
                     entry = {"run": run, "workload": workload, "system": key}
                     t = time.monotonic()
                     try:
-                        if s == "raw":
-                            entry["result"] = self.run_raw(run, workload)
+                        if s in ("raw", "raw-standby"):
+                            entry["result"] = self.run_raw(run, workload, s == "raw-standby")
                         else:
                             entry["result"] = self.run_cdc(run, workload, s)
                     except BenchSkip as e:
@@ -1078,11 +1090,10 @@ def summarize(results, decode):
     ratios = {}
     systems = {e["system"] for e in results}
     ours = sorted(s for s in systems if s.startswith("ours-"))
-    others = sorted(s for s in systems if s.startswith("peer-")) + (
-        ["raw"] if "raw" in systems else [])
+    others = sorted(s for s in systems if s.startswith("peer-")) + [
+        s for s in ("raw", "raw-standby") if s in systems]
     for w in {e["workload"] for e in results}:
-        for a in ours:
-            for b in others:
+        for a, b in ratio_pairs(ours, others):
                 for k in keys:
                     per_run = []
                     for run in {e["run"] for e in results}:
@@ -1101,6 +1112,13 @@ def summarize(results, decode):
     return out
 
 
+def ratio_pairs(ours, others):
+    """Ours against every peer; mode api against the raw api target, mode replicate against
+    the raw standby."""
+    raw_of = {"raw": "ours-api", "raw-standby": "ours-replicate"}
+    return [(a, b) for a in ours for b in others if b not in raw_of or raw_of[b] == a]
+
+
 def fmt(v, f):
     if v is None:
         return "-"
@@ -1116,12 +1134,12 @@ def table(doc):
     for e in doc["results"]:
         if e["system"] not in systems:
             systems.append(e["system"])
-    order = sorted(systems, key=lambda s: (0 if s == "raw" else 1 if s.startswith("ours")
+    order = sorted(systems, key=lambda s: (0 if s.startswith("raw") else 1 if s.startswith("ours")
                                            else 2, s))
     peers = [s for s in order if s.startswith("peer-")]
     ours = [s for s in order if s.startswith("ours-")]
-    others = peers + (["raw"] if "raw" in order else [])
-    ratio_cols = [(a, b) for a in ours for b in others if a not in doc["unsupported"]]
+    others = peers + [s for s in ("raw", "raw-standby") if s in order]
+    ratio_cols = [(a, b) for a, b in ratio_pairs(ours, others) if a not in doc["unsupported"]]
     head = (["measure (median of runs)"] + order + [f"{a}÷{b}" for a, b in ratio_cols]
             + ["target (ours)"])
     rows = []
@@ -1152,7 +1170,9 @@ def table(doc):
     lines.insert(1, "-" * len(lines[0]))
     notes = [] if "raw" not in order else ["raw: our C++ client (build/tests/raw_ceiling) inserting the same batches straight "
              "into the api target; lag: pymilvus inserting into the api target, polled there "
-             "(the target's own floor)"]
+             "(the target's own floor)"] + (
+        ["raw-standby: the same batches as ReplicateMessage (Insert + TimeTick) straight into "
+         "the standby (raw_ceiling --replicate)"] if "raw-standby" in order else [])
     for k, v in doc["unsupported"].items():
         notes.append(f"n/s: {k}: {v}")
     errs = [e for e in doc["results"] if e.get("error")]

@@ -4,11 +4,15 @@
 // connection polls `count(*)` at consistency Eventually until every row is visible. No
 // Kafka, no source, no decoding: what the CDC server could reach at best on this target.
 //
-//   raw_ceiling --uri URI --collection NAME --rows N --batch B --dim D
+//   raw_ceiling --uri URI --collection NAME --rows N --batch B --dim D [--replicate]
 //               [--db NAME] [--token T] [--poll-ms MS] [--timeout S] [--seed S]
 //
 // The collection must exist with an int64 primary key `pk` (autoID off) and a float vector
-// `vec` of D dimensions, indexed and loaded (tests/bench/cdc_bench.py makes it). Rows are
+// `vec` of D dimensions, indexed and loaded (tests/bench/cdc_bench.py makes it).
+// --replicate: the target is a standby (common.ttMsgEnabled=false); each batch goes as one
+// ReplicateMessage (the Insert with the standby's ids and shard, then a TimeTick), as mode
+// replicate sends it. The collection needs one shard and a load request; loading on a standby
+// ends only once TimeTicks arrive, so this program ticks its channel until it is loaded. Rows are
 // uniform random floats in [-1, 1), primary keys 0..N-1; every request is built before the
 // clock starts. Output, one `key=value` per line (tests/bench/cdc_bench.py parses it;
 // times are CLOCK_MONOTONIC seconds, the clock of Python's time.monotonic()):
@@ -17,15 +21,19 @@
 
 #include "milvus/target_client.hpp"
 #include "milvus/target_writer.hpp"
+#include "msg.pb.h"
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -40,6 +48,7 @@ namespace {
 namespace mpb = ::milvus::proto::milvus;
 namespace cpb = ::milvus::proto::common;
 namespace spb = ::milvus::proto::schema;
+namespace msgpb = ::milvus::proto::msg;
 
 struct options {
   std::string uri;
@@ -52,12 +61,13 @@ struct options {
   int poll_ms = 50;
   double timeout_s = 600;
   unsigned seed = 7;
+  bool replicate = false;
 };
 
 [[noreturn]] void usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s --uri URI --collection NAME --rows N --batch B --dim D [--db NAME] "
-               "[--token T] [--poll-ms MS] [--timeout S] [--seed S]\n",
+               "[--replicate] [--token T] [--poll-ms MS] [--timeout S] [--seed S]\n",
                argv0);
   std::exit(2);
 }
@@ -86,6 +96,8 @@ options parse(int argc, char** argv) {
       o.timeout_s = std::atof(argv[++i]);
     else if (is("--seed"))
       o.seed = static_cast<unsigned>(std::atoi(argv[++i]));
+    else if (std::strcmp(argv[i], "--replicate") == 0)
+      o.replicate = true;
     else
       usage(argv[0]);
   }
@@ -191,6 +203,99 @@ private:
   std::unique_ptr<mpb::MilvusService::Stub> stub_;
 };
 
+/// A hybrid timestamp of now (physical milliseconds << 18), above `floor`.
+uint64_t hybrid_after(uint64_t floor) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  return std::max(static_cast<uint64_t>(ms) << 18, floor + 1);
+}
+
+/// Where the rows of the collection go on a standby: its ids, shard and channel.
+struct standby_layout {
+  int64_t collection_id = 0;
+  int64_t partition_id = 0;
+  std::string vchannel;
+  std::string pchannel;
+  std::map<std::string, int64_t> field_ids;
+};
+
+std::optional<standby_layout> describe_standby(cdc::milvus::target_writer& writer,
+                                               const options& o) {
+  mpb::DescribeCollectionRequest describe;
+  describe.set_db_name(o.db);
+  describe.set_collection_name(o.collection);
+  auto described = writer.describe_collection(describe);
+  if (!described.ok() || described.value.virtual_channel_names_size() != 1) {
+    std::fprintf(stderr, "raw_ceiling: %s.%s: describe failed or not one shard: %s\n", o.db.c_str(),
+                 o.collection.c_str(), described.status.message.c_str());
+    return std::nullopt;
+  }
+  mpb::ShowPartitionsRequest show;
+  show.set_db_name(o.db);
+  show.set_collection_name(o.collection);
+  auto partitions = writer.show_partitions(show);
+  if (!partitions.ok() || partitions.value.partitionids_size() < 1) {
+    std::fprintf(stderr, "raw_ceiling: ShowPartitions failed: %s\n",
+                 partitions.status.message.c_str());
+    return std::nullopt;
+  }
+  standby_layout layout;
+  layout.collection_id = described.value.collectionid();
+  layout.partition_id = partitions.value.partitionids(0);
+  layout.vchannel = described.value.virtual_channel_names(0);
+  layout.pchannel = described.value.physical_channel_names(0);
+  for (const auto& field : described.value.schema().fields())
+    layout.field_ids[field.name()] = field.fieldid();
+  return layout;
+}
+
+/// The batch as the standby's Insert message; its times are set when it is sent.
+msgpb::InsertRequest to_insert_msg(const mpb::InsertRequest& batch, const standby_layout& layout,
+                                   const options& o, int64_t msg_id) {
+  msgpb::InsertRequest insert;
+  insert.mutable_base()->set_msg_type(cpb::Insert);
+  insert.mutable_base()->set_msgid(msg_id);
+  insert.set_shardname(layout.vchannel);
+  insert.set_db_name(o.db);
+  insert.set_collection_name(o.collection);
+  insert.set_partition_name("_default");
+  insert.set_collectionid(layout.collection_id);
+  insert.set_partitionid(layout.partition_id);
+  for (const auto& field : batch.fields_data()) {
+    auto* copy = insert.add_fields_data();
+    *copy = field;
+    copy->set_field_id(layout.field_ids.at(field.field_name()));
+  }
+  auto rows = static_cast<int64_t>(batch.num_rows());
+  const auto& keys = batch.fields_data(0).scalars().long_data().data();
+  for (int64_t k = 0; k < rows; ++k) {
+    insert.add_timestamps(0);
+    insert.add_rowids(keys.Get(static_cast<int>(k)));
+  }
+  insert.set_num_rows(static_cast<uint64_t>(rows));
+  insert.set_version(msgpb::ColumnBased);
+  return insert;
+}
+
+/// One ReplicateMessage: the messages given, then a TimeTick one tick after the last of them.
+mpb::ReplicateMessageRequest replicate_request(const std::string& pchannel,
+                                               std::vector<std::string> msgs, uint64_t begin_ts,
+                                               uint64_t end_ts) {
+  msgpb::TimeTickMsg tick;
+  tick.mutable_base()->set_msg_type(cpb::TimeTick);
+  tick.mutable_base()->set_timestamp(end_ts);
+  mpb::ReplicateMessageRequest request;
+  cdc::milvus::mark_replicated(request, end_ts);
+  request.set_channel_name(pchannel);
+  request.set_begints(begin_ts);
+  request.set_endts(end_ts);
+  for (auto& m : msgs)
+    request.add_msgs(std::move(m));
+  request.add_msgs(tick.SerializeAsString());
+  return request;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -205,6 +310,35 @@ int main(int argc, char** argv) {
   counter poll{o};
 
   std::string error;
+  std::optional<standby_layout> layout;
+  std::vector<msgpb::InsertRequest> messages;
+  uint64_t last_ts = 0;
+  if (o.replicate) {
+    layout = describe_standby(writer, o);
+    if (!layout)
+      return 1;
+    for (size_t i = 0; i < batches.size(); ++i)
+      messages.push_back(to_insert_msg(batches[i], *layout, o, static_cast<int64_t>(i) + 1));
+    // The standby finishes loading once its channel has a TimeTick past the collection's
+    // start: tick until count(*) answers (not measured).
+    auto until = monotonic_now() + 120;
+    while (poll.count(error) < 0) {
+      if (monotonic_now() > until) {
+        std::fprintf(stderr, "raw_ceiling: %s.%s not loaded on the standby after 120 s: %s\n",
+                     o.db.c_str(), o.collection.c_str(), error.c_str());
+        return 1;
+      }
+      last_ts = hybrid_after(last_ts);
+      if (auto ticked =
+              writer.replicate_message(replicate_request(layout->pchannel, {}, last_ts, last_ts));
+          !ticked.ok()) {
+        std::fprintf(stderr, "raw_ceiling: TimeTick refused: %s\n", ticked.status.message.c_str());
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    error.clear();
+  }
   if (auto before = poll.count(error); before != 0) {
     std::fprintf(stderr, "raw_ceiling: %s.%s must exist, be loaded and be empty (count %lld%s%s)\n",
                  o.db.c_str(), o.collection.c_str(), static_cast<long long>(before),
@@ -243,10 +377,25 @@ int main(int argc, char** argv) {
     }
   }};
 
-  for (const auto& request : batches) {
-    auto result = writer.insert(request);
-    if (!result.ok()) {
-      std::fprintf(stderr, "raw_ceiling: Insert failed: %s\n", result.status.message.c_str());
+  for (size_t i = 0; i < batches.size(); ++i) {
+    cdc::milvus::write_status status;
+    if (o.replicate) {
+      auto& insert = messages[i];
+      auto insert_ts = hybrid_after(last_ts);
+      last_ts = insert_ts + 1;
+      insert.mutable_base()->set_timestamp(insert_ts);
+      for (auto& ts : *insert.mutable_timestamps())
+        ts = insert_ts;
+      status = writer
+                   .replicate_message(replicate_request(
+                       layout->pchannel, {insert.SerializeAsString()}, insert_ts, last_ts))
+                   .status;
+    } else {
+      status = writer.insert(batches[i]).status;
+    }
+    if (!status.ok()) {
+      std::fprintf(stderr, "raw_ceiling: %s failed: %s\n", status.rpc.c_str(),
+                   status.message.c_str());
       failed = true;
       poller.join();
       return 1;
