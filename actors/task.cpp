@@ -93,16 +93,20 @@ void start_pipeline(task_pointer self) {
 }
 
 /// Stops reader and writer; the writer finishes the batch it is applying first, and the
-/// progress it reports on the way out is still stored.
+/// progress it reports on the way out is still stored. The writer stays monitored: its down
+/// message says when it is gone (stopping_writers).
 void stop_pipeline(task_pointer self) {
-  for (auto handle : {caf::actor_cast<caf::actor>(self->state.reader),
-                      caf::actor_cast<caf::actor>(self->state.writer)})
-    if (handle) {
-      self->demonitor(handle);
-      self->send_exit(handle, caf::exit_reason::user_shutdown);
-    }
-  self->state.reader = nullptr;
-  self->state.writer = nullptr;
+  auto& st = self->state;
+  if (auto reader = caf::actor_cast<caf::actor>(st.reader)) {
+    self->demonitor(reader);
+    self->send_exit(reader, caf::exit_reason::user_shutdown);
+  }
+  if (auto writer = caf::actor_cast<caf::actor>(st.writer)) {
+    st.stopping_writers.insert(writer.address());
+    self->send_exit(writer, caf::exit_reason::user_shutdown);
+  }
+  st.reader = nullptr;
+  st.writer = nullptr;
 }
 
 /// Publishes what the checkpoints say: lag per channel in /metrics (the source time of the
@@ -150,6 +154,20 @@ caf::error start(task_pointer self) {
   return {};
 }
 
+/// Starts the pipeline for the resume requests that waited for the writer of the pause.
+void resume_waiting(task_pointer self) {
+  auto waiting = std::move(self->state.waiting_resumes);
+  self->state.waiting_resumes.clear();
+  if (waiting.empty())
+    return;
+  auto err = start(self);
+  for (auto& promise : waiting)
+    if (err)
+      promise.deliver(err);
+    else
+      promise.deliver(caf::unit);
+}
+
 /// The pipeline cannot go on: pause with `reason`, keeping the checkpoints.
 void pause_on_failure(task_pointer self, const std::string& reason) {
   stop_pipeline(self);
@@ -176,7 +194,17 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
     spdlog::error("task {}: cannot read its checkpoints: {}", id_of(self),
                   message_of(stored.error()));
   self->set_down_handler([=](const caf::down_msg& down) {
-    // Reader or writer died without being asked to.
+    auto& st = self->state;
+    if (st.stopping_writers.erase(down.source) > 0) {
+      if (st.stopping_writers.empty())
+        resume_waiting(self);
+      return;
+    }
+    // Reader or writer died without being asked to: it is gone, nothing to wait for.
+    if (caf::actor_cast<caf::actor_addr>(st.writer) == down.source)
+      st.writer = nullptr;
+    if (caf::actor_cast<caf::actor_addr>(st.reader) == down.source)
+      st.reader = nullptr;
     pause_on_failure(self, "the pipeline stopped unexpectedly: " + caf::to_string(down.reason));
   });
   if (self->state.record.state != task_state::paused) {
@@ -197,6 +225,15 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
       [=](atom::resume) -> caf::result<void> {
         if (self->state.record.state == task_state::running)
           return make_error(ec::invalid_transition, "task " + id_of(self) + " is already running");
+        if (!self->state.stopping_writers.empty()) {
+          // The writer of the pause still applies its last batch: the new one starts from the
+          // checkpoints that batch leaves, once it is done. Untyped: CAF 0.17's
+          // typed_response_promise<void> cannot deliver a plain success.
+          spdlog::info("task {}: resuming once the writer of the pause has finished its batch",
+                       id_of(self));
+          self->state.waiting_resumes.push_back(self->make_response_promise());
+          return caf::delegated<void>{};
+        }
         if (auto err = start(self))
           return err;
         return caf::unit;

@@ -3,9 +3,13 @@
 #include "actors/actors.hpp"
 #include "source/kafka_reader.hpp"
 
+#include <caf/response_promise.hpp>
+
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
+#include <vector>
 
 namespace cdc {
 
@@ -47,6 +51,11 @@ struct task_actor_state {
   std::map<std::string, checkpoint> checkpoints;
   reader_actor reader;
   event_sink_actor writer;
+  /// Writers told to stop that are still applying their last batch (a pause): a new pipeline
+  /// starts only once they are gone, so that two writers never write to the target at once.
+  std::set<caf::actor_addr> stopping_writers;
+  /// Resume requests waiting for those writers.
+  std::vector<caf::response_promise> waiting_resumes;
   /// The once-a-second publication of lag and progress is scheduled.
   bool publishing = false;
 };
