@@ -21,7 +21,7 @@
 
 #include "milvus/target_client.hpp"
 #include "milvus/target_writer.hpp"
-#include "msg.pb.h"
+#include "transform/replicate.hpp"
 
 #include <grpcpp/grpcpp.h>
 
@@ -278,22 +278,14 @@ msgpb::InsertRequest to_insert_msg(const mpb::InsertRequest& batch, const standb
   return insert;
 }
 
-/// One ReplicateMessage: the messages given, then a TimeTick one tick after the last of them.
+/// One ReplicateMessage as mode replicate sends it (transform::replicate_request): the
+/// messages given, then a TimeTick at `end_ts`; `batch` stands for the source offset.
 mpb::ReplicateMessageRequest replicate_request(const std::string& pchannel,
                                                std::vector<std::string> msgs, uint64_t begin_ts,
-                                               uint64_t end_ts) {
-  msgpb::TimeTickMsg tick;
-  tick.mutable_base()->set_msg_type(cpb::TimeTick);
-  tick.mutable_base()->set_timestamp(end_ts);
-  mpb::ReplicateMessageRequest request;
-  cdc::milvus::mark_replicated(request, end_ts);
-  request.set_channel_name(pchannel);
-  request.set_begints(begin_ts);
-  request.set_endts(end_ts);
-  for (auto& m : msgs)
-    request.add_msgs(std::move(m));
-  request.add_msgs(tick.SerializeAsString());
-  return request;
+                                               uint64_t end_ts, int64_t batch) {
+  msgs.push_back(cdc::transform::time_tick(end_ts).SerializeAsString());
+  return cdc::transform::replicate_request(pchannel, std::move(msgs), begin_ts, end_ts, batch,
+                                           batch);
 }
 
 } // namespace
@@ -329,8 +321,8 @@ int main(int argc, char** argv) {
         return 1;
       }
       last_ts = hybrid_after(last_ts);
-      if (auto ticked =
-              writer.replicate_message(replicate_request(layout->pchannel, {}, last_ts, last_ts));
+      if (auto ticked = writer.replicate_message(
+              replicate_request(layout->pchannel, {}, last_ts, last_ts, -1));
           !ticked.ok()) {
         std::fprintf(stderr, "raw_ceiling: TimeTick refused: %s\n", ticked.status.message.c_str());
         return 1;
@@ -383,13 +375,12 @@ int main(int argc, char** argv) {
       auto& insert = messages[i];
       auto insert_ts = hybrid_after(last_ts);
       last_ts = insert_ts + 1;
-      insert.mutable_base()->set_timestamp(insert_ts);
-      for (auto& ts : *insert.mutable_timestamps())
-        ts = insert_ts;
-      status = writer
-                   .replicate_message(replicate_request(
-                       layout->pchannel, {insert.SerializeAsString()}, insert_ts, last_ts))
-                   .status;
+      cdc::transform::set_time(insert, insert_ts);
+      status =
+          writer
+              .replicate_message(replicate_request(layout->pchannel, {insert.SerializeAsString()},
+                                                   insert_ts, last_ts, static_cast<int64_t>(i)))
+              .status;
     } else {
       status = writer.insert(batches[i]).status;
     }
