@@ -433,6 +433,7 @@ caf::error replicate_applier::apply_insert(collection_entry& entry, const wal::e
   if (!keys)
     return make_error(ec::target_refused, where(e) + ": " + message_of(keys.error()));
   pending_msg msg{std::move(*rewritten), e.timestamp, e.offset, std::move(*keys), replay};
+  remember(e, channel_name, msg, ts);
   if (auto err = queue(channel_name, std::move(msg), ts))
     return err;
   channel(channel_name).insert_rows += rows;
@@ -463,6 +464,45 @@ caf::error replicate_applier::apply_delete(collection_entry& entry, const wal::e
   if (auto err = queue(channel_name, std::move(msg), ts))
     return err;
   channel(channel_name).delete_rows += wal::delete_keys(del).size();
+  return insert_again_after(e, entry, channel_name, ts);
+}
+
+void replicate_applier::remember(const wal::event& e, const std::string& channel,
+                                 const pending_msg& msg, uint64_t ts) {
+  auto& recent = recent_inserts_[e.topic];
+  if (recent.source_ts != e.timestamp) {
+    recent.source_ts = e.timestamp;
+    recent.inserts.clear();
+  }
+  const auto& insert = std::get<pb::msg::InsertRequest>(msg.msg);
+  recent.inserts.push_back({channel, insert.collectionid(), ts, insert, msg.keys});
+}
+
+caf::error replicate_applier::insert_again_after(const wal::event& del,
+                                                 const collection_entry& entry,
+                                                 const std::string& channel, uint64_t ts) {
+  auto it = recent_inserts_.find(del.topic);
+  if (it == recent_inserts_.end() || it->second.source_ts != del.timestamp)
+    return {};
+  size_t again = 0;
+  for (auto& sent : it->second.inserts) {
+    if (sent.channel != channel || sent.target_collection != entry.target.id || sent.ts >= ts)
+      continue;
+    pending_msg msg;
+    msg.msg = sent.msg;
+    std::visit([ts](auto& m) { transform::set_time(m, ts); }, msg.msg);
+    msg.source_ts = del.timestamp;
+    msg.offset = del.offset;
+    msg.keys = sent.keys;
+    sent.ts = ts;
+    if (auto err = queue(channel, std::move(msg), ts))
+      return err;
+    ++again;
+  }
+  if (again > 0)
+    spdlog::info("task {}: the Delete of an upsert at {} came after a TimeTick covered its "
+                 "{} Insert(s): they go again after the Delete, at {}",
+                 spec_.task_id, where(del), again, ts);
   return {};
 }
 

@@ -153,6 +153,17 @@ private:
 
   channel_state& channel(const std::string& name);
 
+  /// Keeps a rewritten Insert of source channel `topic` if its source time is the newest
+  /// there (see recent_inserts_).
+  void remember(const wal::event& e, const std::string& channel, const pending_msg& msg,
+                uint64_t ts);
+
+  /// After the Delete of an upsert given time `ts`: its Inserts that went out earlier at an
+  /// older time (a TimeTick covered them before the Delete was read) go again at `ts`, after
+  /// the Delete, which would otherwise delete them.
+  caf::error insert_again_after(const wal::event& del, const collection_entry& entry,
+                                const std::string& channel, uint64_t ts);
+
   /// Stores `ts` as the highest timestamp sent, before it is sent.
   caf::error raise_target_time(uint64_t ts);
 
@@ -173,6 +184,23 @@ private:
   std::map<int64_t, std::optional<collection_entry>> collections_;
   /// Source collections dropped: their later events are ignored.
   std::set<int64_t> dropped_;
+  /// Per source DML channel: the Inserts of the newest source time, as sent to the target.
+  /// Milvus writes an upsert as Inserts then a Delete at one time; when a batch ends between
+  /// them, the Inserts go out with a TimeTick, and the Delete, read later, must get a later
+  /// time (nothing older may follow a TimeTick) at which it deletes them too: they are sent
+  /// again after it.
+  struct sent_insert {
+    std::string channel;
+    int64_t target_collection = 0;
+    uint64_t ts = 0;
+    ::milvus::proto::msg::InsertRequest msg;
+    wal::primary_keys keys;
+  };
+  struct recent_inserts {
+    uint64_t source_ts = 0;
+    std::vector<sent_insert> inserts;
+  };
+  std::map<std::string, recent_inserts> recent_inserts_;
   std::map<std::string, channel_state> channels_;
   /// The highest timestamp stored as sent; at start, what the previous run sent.
   uint64_t target_time_ = 0;

@@ -55,6 +55,10 @@ const std::map<std::string, key_rule>& rules() {
        {kind::integer, [](auto& c, auto& n) { c.http_max_body_bytes = integer(n); }}},
       {"limits.max_name_length",
        {kind::integer, [](auto& c, auto& n) { c.max_name_length = integer(n); }}},
+      {"limits.read_batch_bytes",
+       {kind::integer, [](auto& c, auto& n) { c.read_batch_bytes = integer(n); }}},
+      {"limits.inflight_bytes",
+       {kind::integer, [](auto& c, auto& n) { c.inflight_bytes = integer(n); }}},
   };
   return table;
 }
@@ -149,6 +153,12 @@ caf::error validate(const server_config& cfg, const std::string& file) {
     return config_error(file, "'http.max_body_bytes' must be at least 1024");
   if (cfg.max_name_length < 1)
     return config_error(file, "'limits.max_name_length' must be at least 1");
+  if (cfg.read_batch_bytes < 1)
+    return config_error(file, "'limits.read_batch_bytes' must be at least 1");
+  if (cfg.inflight_bytes < cfg.read_batch_bytes)
+    return config_error(file,
+                        "'limits.inflight_bytes' must be at least 'limits.read_batch_bytes' (" +
+                            std::to_string(cfg.read_batch_bytes) + ")");
   return {};
 }
 

@@ -41,6 +41,10 @@ struct server_config {
   int64_t http_max_body_bytes = 1 << 20;
   /// Longest database or collection name accepted at create.
   int64_t max_name_length = 255;
+  /// Bytes of WAL records a reader hands its writer at once (a record larger than this goes
+  /// alone), and bytes of records read but not yet applied per task (the reader waits).
+  int64_t read_batch_bytes = int64_t{8} << 20;
+  int64_t inflight_bytes = int64_t{64} << 20;
 };
 
 /// Reads a YAML configuration file over the defaults. Unknown keys, values of the wrong

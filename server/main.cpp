@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
   pipeline->cluster_prefix = cfg.source.cluster_prefix;
   pipeline->dml_channel_num = static_cast<int>(cfg.source.dml_channel_num);
   pipeline->replicate_channel = cfg.source.replicate_channel;
+  pipeline->max_batch_bytes = static_cast<uint64_t>(cfg.read_batch_bytes);
+  pipeline->max_inflight_bytes = static_cast<uint64_t>(cfg.inflight_bytes);
   pipeline->metrics = metrics;
   // Crash tests only (tests/e2e): see writer_config::exit_after_inserts.
   uint64_t exit_after_inserts = 0;

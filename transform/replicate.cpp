@@ -182,7 +182,7 @@ pb::milvus::ReplicateMessageRequest replicate_request(const std::string& channel
 }
 
 uint64_t channel_clock::assign(uint64_t ts, uint64_t floor) {
-  if (auto it = recent_.find(ts); it != recent_.end() && it->second > floor)
+  if (auto it = recent_.find(ts); it != recent_.end() && it->second > floor && it->second > ticked_)
     return it->second;
   auto given = std::max({ts, last_ + 1, floor + 1});
   last_ = given;
@@ -202,6 +202,7 @@ uint64_t channel_clock::renew(uint64_t ts) {
 
 uint64_t channel_clock::tick(uint64_t ts) {
   last_ = std::max(last_, ts);
+  ticked_ = last_;
   return last_;
 }
 

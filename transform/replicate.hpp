@@ -89,8 +89,9 @@ pb::milvus::ReplicateMessageRequest replicate_request(const std::string& channel
                                                       int64_t first_offset, int64_t last_offset);
 
 /// The timestamps one target channel gets. They increase (a message is never older than
-/// what the channel got before, TimeTicks included); messages of one source time keep one
-/// time (an upsert's Insert and Delete); and a source time is kept whenever that allows.
+/// what the channel got before, TimeTicks included: the standby takes a TimeTick as "nothing
+/// older follows"); messages of one source time keep one time (an upsert's Insert and Delete)
+/// until a TimeTick covers it; and a source time is kept whenever that allows.
 class channel_clock {
 public:
   /// `floor`: everything is sent later than this (the time the target may already hold:
@@ -99,7 +100,10 @@ public:
   explicit channel_clock(uint64_t floor) : last_(floor) {}
 
   /// The time for a message of source time `ts` that must be later than `floor` (the
-  /// creation time of its collection on the target).
+  /// creation time of its collection on the target). The time its source time got before,
+  /// unless a TimeTick covered that: a later piece of one source time (Milvus splits a large
+  /// Insert into several records; an upsert's Delete follows its Inserts) read in a later
+  /// batch then gets a new time, later than the TimeTick.
   uint64_t assign(uint64_t ts, uint64_t floor = 0);
 
   /// The time for a TimeTick of source time `ts`: never earlier than any message sent.
@@ -114,8 +118,10 @@ public:
 
 private:
   uint64_t last_ = 0;
+  /// The time of the latest TimeTick given out.
+  uint64_t ticked_ = 0;
   /// Recent source time -> time given, so that an Insert and a Delete of one upsert keep one
-  /// time even when a TimeTick or another collection's message came between them.
+  /// time even when another collection's message came between them.
   std::map<uint64_t, uint64_t> recent_;
 };
 

@@ -30,6 +30,8 @@ http:
   max_body_bytes: 1048576
 limits:
   max_name_length: 255
+  read_batch_bytes: 8388608
+  inflight_bytes: 67108864
 """
 
 

@@ -75,7 +75,8 @@ class CdcServer:
     """One cdc-server process, started and stopped by PID; restartable on the same port and
     data directory (also after kill -9)."""
 
-    def __init__(self, workdir, kafka_brokers, source_uri, log_level="info"):
+    def __init__(self, workdir, kafka_brokers, source_uri, log_level="info", extra_config=""):
+        """extra_config: more YAML at the top level of cdc.yaml (e.g. a limits: section)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -85,7 +86,8 @@ class CdcServer:
             f"log_level: {log_level}\n"
             f"source:\n"
             f"  kafka:\n    brokers: {kafka_brokers}\n"
-            f"  milvus:\n    uri: {source_uri}\n")
+            f"  milvus:\n    uri: {source_uri}\n"
+            + extra_config)
         self.log_path = self.workdir / "cdc-server.log"
         self.proc = None
         self.exits = []  # (how, exit code)

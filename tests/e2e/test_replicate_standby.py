@@ -17,7 +17,7 @@ from pymilvus import Collection
 
 import milvus_util as mu
 import workload as wl
-from conftest import Replication, report, start_task
+from conftest import CdcServer, Replication, artifacts_dir, report, start_task
 
 REPLICATE = {"target_mode": "replicate"}
 
@@ -272,3 +272,40 @@ def test_replicate_collection_dropped_right_after_create(env, standby, cdc, name
     report(f"[replicate create+drop] {w.inserted} rows and a flush after a collection created "
            f"and dropped at once; flush on the source {flushed:.1f}s; equal {waited:.1f}s "
            f"after the workload, {rows} rows compared")
+
+
+def test_replicate_upserts_split_across_batches(env, standby, names):
+    """Milvus splits an Insert above ~5 MB into several records of one time, and writes an
+    upsert as those Inserts and then a Delete at the same time. A server whose reader hands
+    over one record per batch (limits.read_batch_bytes: 1) sends the first records with a
+    TimeTick before it reads the rest: the rest must go later than that TimeTick (the standby
+    takes nothing older after one), and the upsert's Delete, now later than its first
+    Inserts, must not delete them: they go again after it. The standby must equal the source
+    row by row, every key once."""
+    workdir = artifacts_dir() / f"upserts_split-{names[-6:]}"
+    server = CdcServer(workdir, env.kafka, env.source_uri,
+                       extra_config="limits:\n  read_batch_bytes: 1\n").start()
+    try:
+        task_id = start_replicate_task(server, env, standby)
+        w = wl.Workload(env.source, names, seed=19)
+        dim, rows = 768, 2000  # 2 000 x 768 floats = 6.1 MB: two Insert records on one shard
+        big = Collection(f"{names}_big", mu.int_schema(dim=dim), using=env.source.alias(),
+                         shards_num=1)
+        server.wait_collections(standby, task_id, [big.name])
+        big.create_index("vec", mu.FLAT)
+        big.load()
+        w.insert(big, mu.int_columns(w.rng, np.arange(rows), dim=dim, tag=1), rows)
+        big.upsert(mu.int_columns(w.rng, np.arange(rows), dim=dim, tag=2))
+        big.upsert(mu.int_columns(w.rng, np.arange(rows // 2, rows + rows // 2), dim=dim, tag=3))
+        waited, compared = Replication(env, standby, server, task_id,
+                                       {"default": names}).check()
+        again = server.log_lines("go again after the Delete")
+        server.require_running(task_id)
+    finally:
+        server.stop()
+    report(f"[replicate upserts split across batches] {rows} rows of {dim}-d inserted, then "
+           f"upserted twice, one WAL record per batch; equal {waited:.1f}s after the "
+           f"workload, {compared} rows compared; Inserts sent again after their upsert's "
+           f"Delete: {len(again)} time(s)")
+    assert again, ("the test did not exercise what it is for: no upsert's Delete came after "
+                   "a TimeTick had covered its Inserts")

@@ -45,6 +45,8 @@ http:
   max_body_bytes: 2048
 limits:
   max_name_length: 64
+  read_batch_bytes: 1000
+  inflight_bytes: 5000
 )");
   REQUIRE(cfg);
   CHECK(cfg->listen_host == "127.0.0.1");
@@ -59,6 +61,8 @@ limits:
   CHECK(cfg->source.dml_channel_num == 4);
   CHECK(cfg->http_max_body_bytes == 2048);
   CHECK(cfg->max_name_length == 64);
+  CHECK(cfg->read_batch_bytes == 1000);
+  CHECK(cfg->inflight_bytes == 5000);
 }
 
 TEST_CASE("empty_config_file_keeps_defaults") {
@@ -85,6 +89,11 @@ TEST_CASE("config_errors_name_the_key") {
   CHECK(msg.find("'source' must be a map") != std::string::npos);
   msg = error_of(dir, "data_dir: [a, b]\n");
   CHECK(msg.find("data_dir") != std::string::npos);
+  msg = error_of(dir, "limits:\n  read_batch_bytes: 0\n");
+  CHECK(msg.find("'limits.read_batch_bytes' must be at least 1") != std::string::npos);
+  msg = error_of(dir, "limits:\n  read_batch_bytes: 2000\n  inflight_bytes: 1000\n");
+  CHECK(msg.find("'limits.inflight_bytes' must be at least 'limits.read_batch_bytes' (2000)") !=
+        std::string::npos);
 }
 
 TEST_CASE("unreadable_config_file_is_an_error") {

@@ -200,7 +200,9 @@ TEST_CASE("channel_clock_increases_keeps_equal_source_times_and_stays_above_floo
   CHECK(clock.tick(104) == 106);   // a TimeTick never goes back
   CHECK(clock.tick(110) == 110);
   CHECK(clock.assign(110) == 111); // after a TimeTick at 110, a message must be later
-  CHECK(clock.assign(105) == 105); // but one source time keeps its time
+  CHECK(clock.assign(110) == 111); // one source time keeps its time until a TimeTick
+  CHECK(clock.assign(105) == 112); // 105 got 105, which the TimeTick covered: a later time
+  CHECK(clock.assign(105) == 112);
   // the target collection was created at 500 on the target: its messages come after it
   CHECK(clock.assign(120, 500) == 501);
   CHECK(clock.assign(120, 500) == 501);
@@ -214,6 +216,23 @@ TEST_CASE("channel_clock_increases_keeps_equal_source_times_and_stays_above_floo
   CHECK(restarted.assign(950) == 1002);
   CHECK(restarted.assign(2000) == 2000);
   CHECK(restarted.tick(1500) == 2000);
+}
+
+TEST_CASE("a_piece_of_a_source_time_read_after_its_timetick_goes_later_than_the_timetick") {
+  // Milvus splits a large Insert into records of one time, and writes an upsert's Delete
+  // after its Inserts at that time; a batch may end between them. What the first batch sent
+  // went with a TimeTick at that time; the standby takes nothing older or equal after it.
+  channel_clock clock;
+  CHECK(clock.assign(1000) == 1000); // first piece
+  CHECK(clock.tick(1000) == 1000);   // end of the batch
+  const auto second = clock.assign(1000);
+  CHECK(second > 1000);                // second piece, next batch
+  CHECK(clock.assign(1000) == second); // the Delete: the second piece's time
+  CHECK(clock.tick(999) == second);    // the next TimeTick covers them
+  CHECK(clock.assign(1001) == second + 1);
+  CHECK(clock.assign(5000) == 5000);
+  CHECK(clock.tick(5000) == 5000);
+  CHECK(clock.assign(1000) == 5001); // a straggler of an old source time, after all that
 }
 
 TEST_CASE("replicate_request_carries_times_positions_and_the_replicate_flag") {
