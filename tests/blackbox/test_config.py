@@ -32,6 +32,7 @@ limits:
   max_name_length: 255
   read_batch_bytes: 8388608
   inflight_bytes: 67108864
+  parallel_inserts: 2
 """
 
 
