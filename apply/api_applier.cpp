@@ -8,9 +8,6 @@
 #include <grpcpp/support/status.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <thread>
-
 namespace cdc {
 
 namespace {
@@ -26,11 +23,10 @@ bool is_collection_event(const wal::event& e) {
 api_applier::api_applier(task_spec spec, std::string replicate_channel, std::string source_uri,
                          std::string source_token, std::shared_ptr<metrics::registry> metrics,
                          milvus::writer_options options,
-                         std::shared_ptr<wal::collection_filter> skip, size_t parallel_inserts)
+                         std::shared_ptr<wal::collection_filter> skip)
     : spec_(std::move(spec)), replicate_channel_(std::move(replicate_channel)),
       names_(spec_.name_mappings), target_(spec_.target, options),
-      source_(std::move(source_uri), std::move(source_token)),
-      parallel_inserts_(std::max<size_t>(1, parallel_inserts)), metrics_(std::move(metrics)),
+      source_(std::move(source_uri), std::move(source_token)), metrics_(std::move(metrics)),
       skip_(std::move(skip)) {
   options_.ignore_partition = spec_.target.ignore_partition;
 }
@@ -186,26 +182,14 @@ caf::error api_applier::apply_collection(const wal::event* first, const wal::eve
   auto ops = transform::plan(std::span<const wal::event>{first, last}, info, names_, opts);
   if (!ops)
     return ops.error();
-  const auto is_insert = [](const transform::op& op) {
-    return std::holds_alternative<transform::insert_op>(op.call);
-  };
-  for (size_t i = 0; i < ops->size(); ++i) {
-    const auto& op = (*ops)[i];
+  for (const auto& op : *ops) {
     if (!op.note.empty())
       spdlog::info("{} {}.{}: {}", op.kind(), info.db_name, info.name, op.note);
     // Rows may name a partition the target does not have yet: Milvus 2.3.5 writes no
     // CreatePartition to its WAL.
-    if (is_insert(op)) {
-      auto end = i;
-      for (; end < ops->size() && is_insert((*ops)[end]); ++end)
-        if (auto err = ensure_partition(
-                info, std::get<transform::insert_op>((*ops)[end].call).request.partition_name()))
-          return err;
-      if (auto err = execute_inserts(std::span{*ops}.subspan(i, end - i)))
+    if (const auto* insert = std::get_if<transform::insert_op>(&op.call))
+      if (auto err = ensure_partition(info, insert->request.partition_name()))
         return err;
-      i = end - 1;
-      continue;
-    }
     if (const auto* upsert = std::get_if<transform::upsert_op>(&op.call))
       if (auto err = ensure_partition(info, upsert->request.partition_name()))
         return err;
@@ -323,47 +307,6 @@ caf::error api_applier::execute(const transform::op& op) {
                   static_cast<double>(op.bytes));
   }
   return err;
-}
-
-caf::error api_applier::execute_inserts(std::span<const transform::op> inserts) {
-  const auto lanes = std::min(parallel_inserts_, inserts.size());
-  if (lanes <= 1) {
-    for (const auto& op : inserts)
-      if (auto err = execute(op))
-        return err;
-    return {};
-  }
-  while (insert_writers_.size() + 1 < lanes)
-    insert_writers_.push_back(
-        std::make_unique<milvus::target_writer>(target_.params(), target_.options()));
-  // Each lane takes the next Insert and calls it on its own connection: the target works on
-  // several at once (its proxy runs Inserts concurrently; much of an Insert's time is its
-  // write to the target's own WAL).
-  std::vector<milvus::write_status> results(inserts.size());
-  std::atomic<size_t> next{0};
-  auto lane = [&](milvus::target_writer& writer) {
-    for (size_t k = next++; k < inserts.size(); k = next++)
-      results[k] = writer.insert(std::get<transform::insert_op>(inserts[k].call).request).status;
-  };
-  std::vector<std::thread> helpers;
-  for (size_t l = 1; l < lanes; ++l)
-    helpers.emplace_back(lane, std::ref(*insert_writers_[l - 1]));
-  lane(target_);
-  for (auto& t : helpers)
-    t.join();
-  caf::error first;
-  for (size_t k = 0; k < inserts.size(); ++k) {
-    auto err = settle(results[k]);
-    if (err && !first)
-      first = std::move(err);
-    if (!err && metrics_ && inserts[k].rows > 0) {
-      metrics_->add("cdc_rows_applied_total", {{"task", spec_.task_id}, {"kind", "Insert"}},
-                    static_cast<double>(inserts[k].rows));
-      metrics_->add("cdc_bytes_applied_total", {{"task", spec_.task_id}},
-                    static_cast<double>(inserts[k].bytes));
-    }
-  }
-  return first;
 }
 
 caf::error api_applier::execute(const transform::ddl& request) {

@@ -10,11 +10,8 @@
 #include "transform/plan.hpp"
 
 #include <map>
-#include <memory>
 #include <optional>
 #include <set>
-#include <span>
-#include <vector>
 
 namespace cdc {
 
@@ -24,12 +21,10 @@ class registry;
 
 class api_applier : public applier {
 public:
-  /// `parallel_inserts`: how many Insert RPCs run at once for consecutive Inserts of one
-  /// collection (each on a connection of its own).
   api_applier(task_spec spec, std::string replicate_channel, std::string source_uri,
               std::string source_token, std::shared_ptr<metrics::registry> metrics = nullptr,
               milvus::writer_options options = {},
-              std::shared_ptr<wal::collection_filter> skip = nullptr, size_t parallel_inserts = 1);
+              std::shared_ptr<wal::collection_filter> skip = nullptr);
 
   caf::error apply(const std::vector<wal::event>& events,
                    const std::map<std::string, int64_t>& replay_until) override;
@@ -67,11 +62,6 @@ private:
 
   /// Calls the target for one planned operation.
   caf::error execute(const transform::op& op);
-
-  /// Calls the target for consecutive Insert operations of one collection, up to
-  /// `parallel_inserts` at once (Inserts of one collection commute; everything else keeps
-  /// its order). All of them have ended when it returns; the first failure is the error.
-  caf::error execute_inserts(std::span<const transform::op> inserts);
   caf::error execute(const transform::ddl& request);
 
   task_spec spec_;
@@ -80,9 +70,6 @@ private:
   transform::options options_;
   milvus::target_writer target_;
   milvus::source_client source_;
-  /// Inserts at once, and the connections of those that run beside the one on target_.
-  size_t parallel_inserts_;
-  std::vector<std::unique_ptr<milvus::target_writer>> insert_writers_;
   /// Source collection id -> what the target needs to know; nullopt when not replicated.
   std::map<int64_t, std::optional<transform::collection_info>> collections_;
   /// Per DML channel: the Inserts of the newest timestamp applied from it. The writer applies

@@ -59,8 +59,6 @@ const std::map<std::string, key_rule>& rules() {
        {kind::integer, [](auto& c, auto& n) { c.read_batch_bytes = integer(n); }}},
       {"limits.inflight_bytes",
        {kind::integer, [](auto& c, auto& n) { c.inflight_bytes = integer(n); }}},
-      {"limits.parallel_inserts",
-       {kind::integer, [](auto& c, auto& n) { c.parallel_inserts = integer(n); }}},
   };
   return table;
 }
@@ -155,9 +153,6 @@ caf::error validate(const server_config& cfg, const std::string& file) {
     return config_error(file, "'http.max_body_bytes' must be at least 1024");
   if (cfg.max_name_length < 1)
     return config_error(file, "'limits.max_name_length' must be at least 1");
-  if (cfg.parallel_inserts < 1 || cfg.parallel_inserts > 64)
-    return config_error(file, "'limits.parallel_inserts' must be between 1 and 64, got " +
-                                  std::to_string(cfg.parallel_inserts));
   if (cfg.read_batch_bytes < 1)
     return config_error(file, "'limits.read_batch_bytes' must be at least 1");
   if (cfg.inflight_bytes < cfg.read_batch_bytes)

@@ -45,8 +45,6 @@ struct server_config {
   /// alone), and bytes of records read but not yet applied per task (the reader waits).
   int64_t read_batch_bytes = int64_t{8} << 20;
   int64_t inflight_bytes = int64_t{64} << 20;
-  /// Mode api: Insert RPCs a task runs at once for consecutive Inserts of one collection.
-  int64_t parallel_inserts = 2;
 };
 
 /// Reads a YAML configuration file over the defaults. Unknown keys, values of the wrong

@@ -160,11 +160,10 @@ int main(int argc, char** argv) {
   uint64_t exit_after_inserts = 0;
   if (const char* fp = std::getenv("CDC_FAILPOINT_EXIT_AFTER_INSERTS"))
     exit_after_inserts = std::strtoull(fp, nullptr, 10);
-  pipeline->spawn_writer = [db, metrics, source = cfg.source, exit_after_inserts,
-                            parallel_inserts = static_cast<size_t>(cfg.parallel_inserts)](
-                               caf::local_actor* parent, const cdc::task_record& task,
-                               cdc::task_actor owner,
-                               std::shared_ptr<cdc::wal::collection_filter> skip) {
+  pipeline->spawn_writer = [db, metrics, source = cfg.source,
+                            exit_after_inserts](caf::local_actor* parent,
+                                                const cdc::task_record& task, cdc::task_actor owner,
+                                                std::shared_ptr<cdc::wal::collection_filter> skip) {
     auto writer_cfg = std::make_shared<cdc::writer_config>();
     writer_cfg->task_id = task.spec.task_id;
     writer_cfg->db = db;
@@ -173,7 +172,7 @@ int main(int argc, char** argv) {
     if (task.spec.mode == cdc::target_mode::api) {
       writer_cfg->target = std::make_unique<cdc::api_applier>(
           task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics,
-          cdc::milvus::writer_options{}, std::move(skip), parallel_inserts);
+          cdc::milvus::writer_options{}, std::move(skip));
     } else {
       writer_cfg->target = std::make_unique<cdc::replicate_applier>(
           task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, db, metrics,

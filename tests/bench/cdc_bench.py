@@ -454,9 +454,10 @@ class CdcProcess:
 
 
 class Ours(CdcProcess):
-    def __init__(self, binary, mode, workroot, env):
+    def __init__(self, binary, mode, workroot, env, extra_config=""):
         super().__init__(workroot)
         self.binary, self.mode, self.env = binary, mode, env
+        self.extra_config = extra_config
         self.key = f"ours-{mode}"
         self.target_role = "target" if mode == "api" else "standby"
 
@@ -466,7 +467,7 @@ class Ours(CdcProcess):
         cfg = self.workdir / "cdc.yaml"
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg.write_text(f"log_level: info\nsource:\n  kafka:\n    brokers: {self.env['kafka']}\n"
-                       f"  milvus:\n    uri: {self.env['source']}\n")
+                       f"  milvus:\n    uri: {self.env['source']}\n" + self.extra_config)
         self._launch([str(self.binary), "--config", str(cfg), "--listen",
                       f"127.0.0.1:{self.port}", "--data-dir", str(self.workdir / "data")],
                      self.workdir)
@@ -615,7 +616,8 @@ class Bench:
         for mode in self.args.modes:
             binary = (self.args.replicate_server if mode == "replicate"
                       and self.args.replicate_server else self.args.server)
-            out.append(Ours(binary, mode, self.workroot, self.env))
+            out.append(Ours(binary, mode, self.workroot, self.env,
+                            self.args.server_config.replace("\\n", "\n")))
         for label, path in self.args.peer:
             out.append(Peer(label, path, self.workroot, self.env))
         return out
@@ -1241,6 +1243,9 @@ def main():
     ap.add_argument("--replicate-server", default="",
                     help="another cdc-server binary for mode replicate (default --server), e.g. "
                     "the build of a branch that implements it")
+    ap.add_argument("--server-config", default="",
+                    help="more YAML for our server's cdc.yaml ('\\n' for line breaks), e.g. "
+                    "'limits:\\n  read_batch_bytes: 1048576' to compare a setting")
     ap.add_argument("--raw-ceiling", default=str(REPO / "build" / "tests" / "raw_ceiling"))
     ap.add_argument("--decode-bench", default=str(REPO / "build" / "tests" / "decode_bench"))
     ap.add_argument("--decode-seconds", type=float, default=3.0)

@@ -32,7 +32,6 @@ limits:
   max_name_length: 255
   read_batch_bytes: 8388608
   inflight_bytes: 67108864
-  parallel_inserts: 2
 """
 
 

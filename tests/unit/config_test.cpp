@@ -47,7 +47,6 @@ limits:
   max_name_length: 64
   read_batch_bytes: 1000
   inflight_bytes: 5000
-  parallel_inserts: 3
 )");
   REQUIRE(cfg);
   CHECK(cfg->listen_host == "127.0.0.1");
@@ -64,7 +63,6 @@ limits:
   CHECK(cfg->max_name_length == 64);
   CHECK(cfg->read_batch_bytes == 1000);
   CHECK(cfg->inflight_bytes == 5000);
-  CHECK(cfg->parallel_inserts == 3);
 }
 
 TEST_CASE("empty_config_file_keeps_defaults") {
@@ -91,8 +89,6 @@ TEST_CASE("config_errors_name_the_key") {
   CHECK(msg.find("'source' must be a map") != std::string::npos);
   msg = error_of(dir, "data_dir: [a, b]\n");
   CHECK(msg.find("data_dir") != std::string::npos);
-  msg = error_of(dir, "limits:\n  parallel_inserts: 0\n");
-  CHECK(msg.find("'limits.parallel_inserts' must be between 1 and 64, got 0") != std::string::npos);
   msg = error_of(dir, "limits:\n  read_batch_bytes: 0\n");
   CHECK(msg.find("'limits.read_batch_bytes' must be at least 1") != std::string::npos);
   msg = error_of(dir, "limits:\n  read_batch_bytes: 2000\n  inflight_bytes: 1000\n");
