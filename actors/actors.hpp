@@ -12,7 +12,8 @@
 //     ▲                ▲                  │
 //     │                └───── credit ─────┤   (bytes the writer is done with: memory stays
 //     └──── progress, failure ────────────┘    bounded whatever the backlog)
-//   progress: positions applied on the target → checkpoints; failure: the task pauses.
+//   progress: positions applied on the target → checkpoints; failure: the task starts the
+//   pipeline again from the checkpoints (a server down) or pauses (anything else).
 
 #include "actors/error.hpp"
 #include "model/task.hpp"
@@ -124,8 +125,12 @@ typename Inspector::result_type inspect(Inspector& f, checkpoint& x) {
 using task_actor = caf::typed_actor<
     // Stops replication after the batch in flight; keeps the checkpoint. Running -> Paused.
     caf::reacts_to<atom::pause>,
-    // Starts or continues replication from the checkpoint. Initial|Paused -> Running.
+    // Starts or continues replication from the checkpoint. Initial|Paused -> Running, at once;
+    // the pipeline starts as soon as the writer of a pause has stopped.
     caf::reacts_to<atom::resume>,
+    // Starts the pipeline again after a passing failure (the task's own timer; the number
+    // tells a stale timer from the current one).
+    caf::reacts_to<atom::resume, uint64_t>,
     // Answers the checkpoint of every source channel.
     caf::replies_to<atom::position>::with<std::vector<checkpoint>>,
     // Stops the pipeline, writes the last checkpoints and terminates (delete, shutdown).
@@ -133,8 +138,10 @@ using task_actor = caf::typed_actor<
     // The pipeline reached these positions (applied on the target, or resolved start points):
     // the task stores them as checkpoints.
     caf::reacts_to<atom::progress, std::vector<checkpoint>>,
-    // The pipeline stopped on an error it cannot get past: the task pauses with it as reason.
-    caf::reacts_to<atom::failure, std::string>,
+    // The pipeline stopped on an error. Retryable (a server of the chain down): the task
+    // starts the pipeline again from its checkpoints, with backoff; else it pauses with the
+    // error as its reason.
+    caf::reacts_to<atom::failure, std::string, bool>,
     // Publishes lag and progress (the task's own timer, once a second while running).
     caf::reacts_to<atom::poll>>;
 

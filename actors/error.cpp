@@ -28,8 +28,14 @@ const char* to_string(ec code) {
     return "unsupported_format";
   case ec::internal:
     return "internal";
+  case ec::unavailable:
+    return "unavailable";
   }
   return "unknown";
+}
+
+bool retryable(const caf::error& err) {
+  return code_of(err) == ec::unavailable;
 }
 
 caf::error make_error(ec code, std::string message) {

@@ -30,7 +30,14 @@ enum class ec : uint8_t {
   unsupported_format,
   /// Anything else that should not happen (HTTP 500).
   internal,
+  /// A server of the chain (the target, the source's API) did not answer or was not ready,
+  /// after the retries of one call: a later try may succeed (the task restarts its pipeline
+  /// from the checkpoints instead of pausing).
+  unavailable,
 };
+
+/// True for the errors a later try may get past (ec::unavailable).
+bool retryable(const caf::error& err);
 
 /// The category atom under which CAF carries our errors.
 constexpr caf::atom_value ec_category = caf::atom("cdc");

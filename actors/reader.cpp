@@ -11,7 +11,7 @@ using reader_pointer = reader_actor::stateful_pointer<reader_state>;
 /// Stops reading for good and tells the task why.
 void fail(reader_pointer self, const std::string& reason) {
   spdlog::error("reader {}: {}", self->state.cfg.kafka.client_id, reason);
-  self->send(self->state.owner, atom::failure_v, reason);
+  self->send(self->state.owner, atom::failure_v, reason, false);
   self->quit();
 }
 

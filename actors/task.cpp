@@ -78,7 +78,9 @@ void start_pipeline(task_pointer self) {
     return;
   auto owner = caf::actor_cast<task_actor>(self);
   auto skip = std::make_shared<wal::collection_filter>();
-  self->state.writer = cfg->spawn_writer(self, self->state.record, owner, skip);
+  auto writer = cfg->spawn_writer(self, self->state.record, owner, skip);
+  self->state.writer = std::move(writer.actor);
+  self->state.cancel_writer = std::move(writer.cancel);
   reader_config rc;
   rc.skip = std::move(skip);
   rc.kafka = cfg->kafka;
@@ -92,11 +94,15 @@ void start_pipeline(task_pointer self) {
   self->monitor(self->state.writer);
 }
 
-/// Stops reader and writer; the writer finishes the batch it is applying first, and the
-/// progress it reports on the way out is still stored. The writer stays monitored: its down
-/// message says when it is gone (stopping_writers).
+/// Stops reader and writer. The writer gives up the batch it is applying (cancel: a target
+/// that does not answer cannot hold the task up; the next writer replays that batch from the
+/// checkpoints, as after a crash); the progress it reported before is still stored. The
+/// writer stays monitored: its down message says when it is gone (stopping_writers).
 void stop_pipeline(task_pointer self) {
   auto& st = self->state;
+  if (st.cancel_writer)
+    st.cancel_writer();
+  st.cancel_writer = nullptr;
   if (auto reader = caf::actor_cast<caf::actor>(st.reader)) {
     self->demonitor(reader);
     self->send_exit(reader, caf::exit_reason::user_shutdown);
@@ -145,32 +151,57 @@ void schedule_publication(task_pointer self) {
   self->delayed_send(self, std::chrono::seconds{1}, atom::poll_v);
 }
 
-/// Brings the task to Running and starts its pipeline from the checkpoints.
+/// Starts the pipeline of a Running task that has none, unless a writer of the previous one
+/// is still stopping (its down message comes back here) or a restart waits for its timer.
+void start_when_free(task_pointer self) {
+  auto& st = self->state;
+  if (st.record.state != task_state::running || st.reader || st.restart_pending)
+    return;
+  if (!st.stopping_writers.empty()) {
+    spdlog::info("task {}: the pipeline starts once the previous writer has stopped",
+                 id_of(self));
+    return;
+  }
+  start_pipeline(self);
+  schedule_publication(self);
+}
+
+/// Brings the task to Running; its pipeline starts from the checkpoints, at once or as soon
+/// as the writer of a pause has stopped.
 caf::error start(task_pointer self) {
   if (auto err = transition(self, task_state::running, {}))
     return err;
-  start_pipeline(self);
-  schedule_publication(self);
+  self->state.restart_pending = false;
+  self->state.restarts = 0;
+  start_when_free(self);
   return {};
 }
 
-/// Starts the pipeline for the resume requests that waited for the writer of the pause.
-void resume_waiting(task_pointer self) {
-  auto waiting = std::move(self->state.waiting_resumes);
-  self->state.waiting_resumes.clear();
-  if (waiting.empty())
-    return;
-  auto err = start(self);
-  for (auto& promise : waiting)
-    if (err)
-      promise.deliver(err);
-    else
-      promise.deliver(caf::unit);
+/// A server of the chain is down (the target, the source's API): the pipeline starts again
+/// from the checkpoints after a backoff, while the task stays Running. Nothing is skipped:
+/// what the failed writer applied in part is replayed idempotently.
+void restart_later(task_pointer self, const std::string& reason) {
+  auto& st = self->state;
+  stop_pipeline(self);
+  static const pipeline_config defaults;
+  const auto& cfg = st.pipeline ? *st.pipeline : defaults;
+  auto delay = cfg.restart_delay * (int64_t{1} << std::min(st.restarts, 10));
+  delay = std::min(delay, cfg.max_restart_delay);
+  ++st.restarts;
+  st.restart_pending = true;
+  ++st.restart_generation;
+  spdlog::warn("task {}: {}; the pipeline starts again from the checkpoints in {} ms "
+               "(restart {} in a row)",
+               id_of(self), reason, delay.count(), st.restarts);
+  if (cfg.metrics)
+    cfg.metrics->add("cdc_task_restarts_total", {{"task", id_of(self)}});
+  self->delayed_send(self, delay, atom::resume_v, st.restart_generation);
 }
 
 /// The pipeline cannot go on: pause with `reason`, keeping the checkpoints.
 void pause_on_failure(task_pointer self, const std::string& reason) {
   stop_pipeline(self);
+  self->state.restart_pending = false;
   if (self->state.record.state == task_state::paused)
     return;
   spdlog::error("task {}: pausing: {}", id_of(self), reason);
@@ -196,8 +227,7 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
   self->set_down_handler([=](const caf::down_msg& down) {
     auto& st = self->state;
     if (st.stopping_writers.erase(down.source) > 0) {
-      if (st.stopping_writers.empty())
-        resume_waiting(self);
+      start_when_free(self);
       return;
     }
     // Reader or writer died without being asked to: it is gone, nothing to wait for.
@@ -218,6 +248,7 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
         if (self->state.record.state == task_state::paused)
           return make_error(ec::invalid_transition, "task " + id_of(self) + " is already paused");
         stop_pipeline(self);
+        self->state.restart_pending = false;
         if (auto err = transition(self, task_state::paused, "paused by request"))
           return err;
         return caf::unit;
@@ -225,18 +256,16 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
       [=](atom::resume) -> caf::result<void> {
         if (self->state.record.state == task_state::running)
           return make_error(ec::invalid_transition, "task " + id_of(self) + " is already running");
-        if (!self->state.stopping_writers.empty()) {
-          // The writer of the pause still applies its last batch: the new one starts from the
-          // checkpoints that batch leaves, once it is done. Untyped: CAF 0.17's
-          // typed_response_promise<void> cannot deliver a plain success.
-          spdlog::info("task {}: resuming once the writer of the pause has finished its batch",
-                       id_of(self));
-          self->state.waiting_resumes.push_back(self->make_response_promise());
-          return caf::delegated<void>{};
-        }
         if (auto err = start(self))
           return err;
         return caf::unit;
+      },
+      [=](atom::resume, uint64_t generation) {
+        auto& st = self->state;
+        if (!st.restart_pending || generation != st.restart_generation)
+          return; // paused, resumed or failed again since
+        st.restart_pending = false;
+        start_when_free(self);
       },
       [=](atom::position) {
         std::vector<checkpoint> result;
@@ -250,6 +279,7 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
         return caf::unit;
       },
       [=](atom::progress, std::vector<checkpoint>& reached) {
+        self->state.restarts = 0;
         for (auto& cp : reached) {
           if (auto err = self->state.db->put_checkpoint(id_of(self), cp)) {
             pause_on_failure(self, message_of(err));
@@ -258,7 +288,22 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
           self->state.checkpoints[cp.channel] = std::move(cp);
         }
       },
-      [=](atom::failure, const std::string& reason) { pause_on_failure(self, reason); },
+      [=](atom::failure, const std::string& reason, bool retryable) {
+        auto& st = self->state;
+        // From a reader or writer of an earlier pipeline (stopped before its report came):
+        // that pipeline is gone already.
+        auto from = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        bool current = from == caf::actor_cast<caf::actor_addr>(st.reader) ||
+                       from == caf::actor_cast<caf::actor_addr>(st.writer);
+        if ((st.reader || st.writer) && !current) {
+          spdlog::info("task {}: a stopped pipeline reported: {}", id_of(self), reason);
+          return;
+        }
+        if (retryable && st.record.state == task_state::running)
+          restart_later(self, reason);
+        else
+          pause_on_failure(self, reason);
+      },
       [=](atom::poll) {
         self->state.publishing = false;
         publish_progress(self);

@@ -3,8 +3,7 @@
 #include "actors/actors.hpp"
 #include "source/kafka_reader.hpp"
 
-#include <caf/response_promise.hpp>
-
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,6 +17,14 @@ class store;
 namespace metrics {
 class registry;
 }
+
+/// A writer as its task holds it.
+struct writer_handle {
+  event_sink_actor actor;
+  /// Thread-safe: makes the writer give up its calls in flight and its retry waits (a pause,
+  /// a delete, a restart), so that it stops within moments whatever the target does.
+  std::function<void()> cancel;
+};
 
 /// What every task's pipeline needs from the server's configuration.
 struct pipeline_config {
@@ -33,9 +40,14 @@ struct pipeline_config {
   /// collections the task does not replicate, and the reader then skips their rows without
   /// decoding them. Without a spawn_writer a task has no pipeline: Running then only means
   /// armed (the control-plane tests use this).
-  std::function<event_sink_actor(caf::local_actor* parent, const task_record& task,
-                                 task_actor owner, std::shared_ptr<wal::collection_filter> skip)>
+  std::function<writer_handle(caf::local_actor* parent, const task_record& task,
+                              task_actor owner, std::shared_ptr<wal::collection_filter> skip)>
       spawn_writer;
+  /// Backoff of the pipeline's restarts after a passing failure (a server of the chain
+  /// down): the first after `restart_delay`, then twice as long each time, at most
+  /// `max_restart_delay`; back to the first once the pipeline makes progress again.
+  std::chrono::milliseconds restart_delay{1000};
+  std::chrono::milliseconds max_restart_delay{30000};
   /// Where tasks publish lag and positions; optional.
   std::shared_ptr<metrics::registry> metrics;
 };
@@ -51,11 +63,15 @@ struct task_actor_state {
   std::map<std::string, checkpoint> checkpoints;
   reader_actor reader;
   event_sink_actor writer;
-  /// Writers told to stop that are still applying their last batch (a pause): a new pipeline
-  /// starts only once they are gone, so that two writers never write to the target at once.
+  std::function<void()> cancel_writer;
+  /// Writers told to stop that have not terminated yet: a new pipeline starts only once they
+  /// are gone, so that two writers never write to the target at once.
   std::set<caf::actor_addr> stopping_writers;
-  /// Resume requests waiting for those writers.
-  std::vector<caf::response_promise> waiting_resumes;
+  /// A restart after a passing failure waits for its timer (the one numbered
+  /// restart_generation); `restarts` in a row without progress set its backoff.
+  bool restart_pending = false;
+  uint64_t restart_generation = 0;
+  int restarts = 0;
   /// The once-a-second publication of lag and progress is scheduled.
   bool publishing = false;
 };

@@ -95,10 +95,19 @@ std::vector<wal::event> take_ready(writer_pointer self, uint64_t& bytes) {
   return ready;
 }
 
-void fail(writer_pointer self, const std::string& reason) {
-  spdlog::error("writer of task {}: {}", self->state.cfg->task_id, reason);
-  self->state.failed = true;
-  self->send(self->state.owner, atom::failure_v, reason);
+/// Stops applying for good. The task hears why, unless it stopped the writer itself: then
+/// the batch in flight was cut short on purpose, and the next writer replays it.
+void fail(writer_pointer self, const caf::error& err) {
+  auto& st = self->state;
+  st.failed = true;
+  if (st.cfg->cancelled) {
+    spdlog::info("writer of task {}: stopped during a batch ({}); the next writer replays it "
+                 "from the checkpoints",
+                 st.cfg->task_id, message_of(err));
+  } else {
+    spdlog::error("writer of task {}: {}", st.cfg->task_id, message_of(err));
+    self->send(st.owner, atom::failure_v, message_of(err), retryable(err));
+  }
   self->quit();
 }
 
@@ -107,6 +116,8 @@ void drain(writer_pointer self) {
   auto& st = self->state;
   if (st.failed)
     return;
+  if (st.cfg->cancelled) // stopped: nothing more goes to the target or the store
+    return fail(self, make_error(ec::target_refused, "cancelled"));
   uint64_t bytes = 0;
   auto ready = take_ready(self, bytes);
   if (!ready.empty()) {
@@ -119,10 +130,10 @@ void drain(writer_pointer self) {
     if (writes)
       for (const auto& [channel, cp] : reached)
         if (auto err = st.cfg->db->put_intent(st.cfg->task_id, channel, cp.offset))
-          return fail(self, message_of(err));
+          return fail(self, err);
     st.last_apply = self->clock().now();
     if (auto err = st.cfg->target->apply(ready, st.replay_until))
-      return fail(self, message_of(err));
+      return fail(self, err);
     if (st.cfg->exit_after_inserts > 0) {
       for (const auto& e : ready)
         st.inserts_applied += e.type == wal::pb::common::Insert ? 1 : 0;
@@ -154,12 +165,14 @@ void idle(writer_pointer self) {
   auto& st = self->state;
   if (st.failed || st.cfg->idle_apply.count() <= 0)
     return;
+  if (st.cfg->cancelled)
+    return fail(self, make_error(ec::target_refused, "cancelled"));
   // The actor clock: virtual in tests.
   auto now = self->clock().now();
   if (now - st.last_apply >= st.cfg->idle_apply) {
     st.last_apply = now;
     if (auto err = st.cfg->target->apply({}, st.replay_until))
-      return fail(self, message_of(err));
+      return fail(self, err);
   }
   if (now >= st.next_idle_poll) {
     st.next_idle_poll = now + st.cfg->idle_apply / 2;
@@ -175,11 +188,11 @@ event_sink_actor::behavior_type writer(writer_pointer self, std::shared_ptr<writ
   self->state.owner = std::move(owner);
   auto& st = self->state;
   if (!st.cfg->target) {
-    fail(self, st.cfg->unsupported);
+    fail(self, make_error(ec::target_refused, st.cfg->unsupported));
     return {[](atom::events, event_batch&, const reader_actor&) {}, [](atom::poll) {}};
   }
   if (auto err = st.cfg->target->start()) {
-    fail(self, message_of(err));
+    fail(self, err);
     return {[](atom::events, event_batch&, const reader_actor&) {}, [](atom::poll) {}};
   }
   st.last_apply = self->clock().now();

@@ -2,6 +2,7 @@
 
 #include "actors/actors.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -36,9 +37,27 @@ public:
     (void)ddl;
     return {};
   }
+
+  /// Thread-safe (called by the task, not the writer's thread): the call in flight and every
+  /// later call fail at once, and retry waits end. The writer is being stopped (a pause, a
+  /// delete, a restart of the pipeline) and must not hold its task up: what it applied in
+  /// part is replayed from the checkpoints by the next writer, as after a crash.
+  virtual void cancel() {}
 };
 
 struct writer_config {
+  writer_config() = default;
+  writer_config(const writer_config&) = delete;
+  writer_config& operator=(const writer_config&) = delete;
+
+  /// Thread-safe: the writer is being stopped (see applier::cancel); what fails from now on
+  /// is no failure of the task.
+  void cancel() {
+    cancelled = true;
+    if (target)
+      target->cancel();
+  }
+
   std::string task_id;
   std::shared_ptr<store> db;
   /// How changes reach the target; null when the task's mode cannot be served, and then
@@ -63,6 +82,8 @@ struct writer_config {
   /// A DDL waits at most this long for the channels of its collection (then it is applied
   /// with a warning: a channel the task does not read never catches up).
   std::chrono::milliseconds ddl_channel_wait{30000};
+  /// Set by cancel().
+  std::atomic<bool> cancelled{false};
 };
 
 struct writer_state {

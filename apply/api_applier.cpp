@@ -37,7 +37,7 @@ caf::error api_applier::settle(const milvus::write_status& status) {
   if (!status.ok()) {
     if (metrics_)
       metrics_->add("cdc_target_errors_total", {{"task", spec_.task_id}, {"rpc", status.rpc}});
-    return make_error(ec::target_refused,
+    return make_error(status.retryable ? ec::unavailable : ec::target_refused,
                       "target " + status.rpc + " " + status.object + " failed: " + status.message);
   }
   if (status.tolerated())
@@ -53,6 +53,10 @@ api_applier::collection_of(const wal::event& e) {
   std::optional<transform::collection_info> info;
   // 2.3-2.5 leave the database out of the WAL: the source knows it.
   auto described = source_.describe(e.collection_id);
+  // The source down or restarting says nothing about the collection: try again later
+  // rather than guess its database or take it for dropped.
+  if (!described && retryable(described.error()))
+    return described.error();
   if (auto* create = e.as<pb::msg::CreateCollectionRequest>()) {
     std::string db = described ? described->db_name : std::string{default_database};
     if (!described)
@@ -237,6 +241,8 @@ caf::error api_applier::sync_partitions(const std::string& db, const std::string
     return {}; // nothing of it applied yet: its CreateCollection brings the partitions
   auto names = source_.partitions(db, name);
   if (!names) {
+    if (retryable(names.error()))
+      return names.error(); // the source is down: sync when it is back
     spdlog::debug("partitions of {}.{} not synced: {}", db, name, message_of(names.error()));
     return {};
   }

@@ -31,6 +31,8 @@ public:
 
   std::vector<std::string> channels_before(const wal::event& ddl) override;
 
+  void cancel() override { target_.cancel(); }
+
 private:
   /// The cache entry of the collection of a DML-channel event: from its CreateCollection
   /// message, else from the source's DescribeCollection. nullopt: not replicated by this task.

@@ -56,7 +56,7 @@ caf::error replicate_applier::settle(const milvus::write_status& status) {
   if (!status.ok()) {
     if (metrics_)
       metrics_->add("cdc_target_errors_total", {{"task", spec_.task_id}, {"rpc", status.rpc}});
-    return make_error(ec::target_refused, status.message);
+    return make_error(status.retryable ? ec::unavailable : ec::target_refused, status.message);
   }
   if (status.tolerated())
     spdlog::info("target {} {}: {} ({}), fine for a replay", status.rpc, status.object,
@@ -74,6 +74,7 @@ caf::error replicate_applier::start() {
   if (!sent)
     return sent.error();
   target_time_ = restart_floor_ = *sent;
+  resend_ids_ = transform::resend_ids{restart_floor_, spec_.task_id};
   if (restart_floor_ != 0)
     spdlog::info("task {}: the target may hold messages up to time {}; everything is sent later",
                  spec_.task_id, restart_floor_);
@@ -139,7 +140,7 @@ caf::error replicate_applier::describe_target(collection_entry& entry) {
   describe.set_collection_name(names_.collection(entry.source.db_name, entry.source.name));
   auto described = target_.describe_collection(describe);
   if (!described.ok())
-    return make_error(ec::target_refused, described.status.message);
+    return settle(described.status);
   const auto& resp = described.value;
   auto& target = entry.target;
   target.db_name = describe.db_name();
@@ -165,7 +166,7 @@ caf::error replicate_applier::describe_target(collection_entry& entry) {
   show.set_collection_name(target.name);
   auto parts = target_.show_partitions(show);
   if (!parts.ok())
-    return make_error(ec::target_refused, parts.status.message);
+    return settle(parts.status);
   target.partitions.clear();
   const auto& p = parts.value;
   for (int i = 0; i < p.partition_names_size() && i < p.partitionids_size(); ++i) {
@@ -206,6 +207,10 @@ replicate_applier::collection_of(const wal::event& e) {
     return it->second ? &*it->second : nullptr;
   // 2.3-2.5 leave the database out of the WAL: the source knows it.
   auto described = source_.describe(e.collection_id);
+  // The source down or restarting says nothing about the collection: try again later
+  // rather than guess its database or take it for dropped.
+  if (!described && retryable(described.error()))
+    return described.error();
   std::optional<transform::collection_info> info;
   if (auto* create = e.as<pb::msg::CreateCollectionRequest>()) {
     std::string db = described ? described->db_name : std::string{default_database};
@@ -308,19 +313,30 @@ caf::error replicate_applier::send(const std::string& channel_name, channel_stat
   const auto& wopts = target_.options();
   for (int attempt = 1;; ++attempt) {
     auto tick_ts = ch.clock.tick(std::max(tick, ch.pending_ts));
-    if (auto err = raise_target_time(tick_ts))
-      return err;
+    resend_ids_.advance(tick_ts);
     std::vector<std::string> msgs;
     msgs.reserve(ch.msgs.size() + 1);
-    for (const auto& m : ch.msgs) {
-      if (const auto* insert = std::get_if<pb::msg::InsertRequest>(&m.msg)) {
+    for (auto& m : ch.msgs) {
+      // A message that may be on the target already goes with an id of its own: the standby
+      // would drop it as a duplicate of its first copy, which the Delete before it removes.
+      bool own_id = m.resent || m.with_delete || attempt > 1;
+      if (auto* insert = std::get_if<pb::msg::InsertRequest>(&m.msg)) {
         if (m.with_delete)
-          msgs.push_back(transform::replay_delete(*insert, m.keys).SerializeAsString());
+          msgs.push_back(
+              transform::replay_delete(*insert, m.keys, resend_ids_.next()).SerializeAsString());
+        if (own_id)
+          insert->mutable_base()->set_msgid(resend_ids_.next());
         msgs.push_back(insert->SerializeAsString());
       } else {
-        msgs.push_back(std::get<pb::msg::DeleteRequest>(m.msg).SerializeAsString());
+        auto& del = std::get<pb::msg::DeleteRequest>(m.msg);
+        if (own_id)
+          del.mutable_base()->set_msgid(resend_ids_.next());
+        msgs.push_back(del.SerializeAsString());
       }
     }
+    // Stored before sending: after a crash, times and resend ids start above it.
+    if (auto err = raise_target_time(std::max(tick_ts, resend_ids_.covers())))
+      return err;
     msgs.push_back(transform::time_tick(tick_ts).SerializeAsString());
     auto begin = ch.begin_ts != 0 && ch.first_offset >= 0 ? ch.begin_ts : tick_ts;
     auto request = transform::replicate_request(channel_name, std::move(msgs), begin, tick_ts,
@@ -338,7 +354,8 @@ caf::error replicate_applier::send(const std::string& channel_name, channel_stat
     spdlog::warn("task {}: {}; {} message(s) sent again in {} ms, later than before and each "
                  "Insert after a Delete of its keys",
                  spec_.task_id, sent.status.message, ch.msgs.size(), delay.count());
-    std::this_thread::sleep_for(delay);
+    if (!target_.backoff(delay))
+      return make_error(ec::target_refused, "cancelled: the writer is being stopped");
     // Later than the failed attempt (its TimeTick included), one time per source time.
     uint64_t previous_source = 0;
     uint64_t given = 0;
@@ -494,6 +511,7 @@ caf::error replicate_applier::insert_again_after(const wal::event& del,
     msg.source_ts = del.timestamp;
     msg.offset = del.offset;
     msg.keys = sent.keys;
+    msg.resent = true;
     sent.ts = ts;
     if (auto err = queue(channel, std::move(msg), ts))
       return err;
@@ -567,6 +585,8 @@ caf::error replicate_applier::sync_partitions(const std::string& db, const std::
     return {}; // nothing of it applied yet: its CreateCollection brings the partitions
   auto partitions = source_.partitions(db, name);
   if (!partitions) {
+    if (retryable(partitions.error()))
+      return partitions.error(); // the source is down: sync when it is back
     spdlog::debug("partitions of {}.{} not synced: {}", db, name, message_of(partitions.error()));
     return {};
   }

@@ -67,6 +67,8 @@ public:
   /// The source channels of the collection(s) a replicate-channel event names.
   std::vector<std::string> channels_before(const wal::event& ddl) override;
 
+  void cancel() override { target_.cancel(); }
+
 private:
   /// A replicated source collection and its counterpart on the target.
   struct collection_entry {
@@ -84,6 +86,9 @@ private:
     /// replay window; a resend).
     wal::primary_keys keys;
     bool with_delete = false;
+    /// It may have reached the target before (a resend): it goes with an id of its own
+    /// (transform::resend_ids), not the source's.
+    bool resent = false;
   };
 
   struct channel_state {
@@ -202,6 +207,8 @@ private:
   };
   std::map<std::string, recent_inserts> recent_inserts_;
   std::map<std::string, channel_state> channels_;
+  /// Ids of what goes to a channel more than once.
+  transform::resend_ids resend_ids_;
   /// The highest timestamp stored as sent; at start, what the previous run sent.
   uint64_t target_time_ = 0;
   uint64_t restart_floor_ = 0;

@@ -13,7 +13,12 @@ namespace {
 namespace pb = ::milvus::proto::milvus;
 
 caf::error source_error(const std::string& what, const grpc::Status& status) {
-  return make_error(ec::internal, "source Milvus: " + what + ": gRPC " +
+  // The source down or restarting: a later try may succeed.
+  auto code = status.error_code();
+  bool passing = code == grpc::StatusCode::UNAVAILABLE ||
+                 code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                 code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  return make_error(passing ? ec::unavailable : ec::internal, "source Milvus: " + what + ": gRPC " +
                                       std::to_string(static_cast<int>(status.error_code())) + " " +
                                       status.error_message());
 }

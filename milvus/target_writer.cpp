@@ -223,8 +223,15 @@ target_writer::stub_type* target_writer::connect(write_status& failure) {
       options_.connect_timeout.count() > 0
           ? options_.connect_timeout
           : std::chrono::milliseconds{std::max<int64_t>(params_.connect_timeout_s, 1) * 1000};
-  if (channel_->WaitForConnected(std::chrono::system_clock::now() + timeout))
-    return stub_.get();
+  // In short steps, so that a cancel() (a pause, a delete) ends the wait within moments.
+  const auto until = std::chrono::system_clock::now() + timeout;
+  for (;;) {
+    auto step = std::min(until, std::chrono::system_clock::now() + std::chrono::milliseconds{100});
+    if (channel_->WaitForConnected(step))
+      return stub_.get();
+    if (cancelled() || std::chrono::system_clock::now() >= until)
+      break;
+  }
   auto state = channel_->GetState(false);
   // A fresh channel dials at once on the next attempt, instead of waiting out the old one's
   // reconnect backoff.

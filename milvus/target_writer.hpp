@@ -139,6 +139,10 @@ public:
   /// fail with a non-retryable "cancelled" error.
   void cancel();
 
+  /// Waits for `delay` unless cancelled (thread-safe); false when cancelled. For callers
+  /// that retry on their own (mode replicate resends a ReplicateMessage later).
+  bool backoff(std::chrono::milliseconds delay);
+
   // -- databases ---------------------------------------------------------------------------
 
   /// CreateDatabase; "already exists" -> already_existed.
@@ -281,8 +285,6 @@ private:
 
   /// A stub on a connected channel; nullptr with `failure` filled when there is none.
   stub_type* connect(write_status& failure);
-  /// Waits for `delay` unless cancelled; false when cancelled.
-  bool backoff(std::chrono::milliseconds delay);
   bool cancelled();
 
   target_params params_;

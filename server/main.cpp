@@ -180,7 +180,8 @@ int main(int argc, char** argv) {
       // The standby makes data visible only as TimeTicks arrive: keep them coming.
       writer_cfg->idle_apply = std::chrono::milliseconds{500};
     }
-    return parent->home_system().spawn<caf::detached>(cdc::writer, writer_cfg, owner);
+    auto actor = parent->home_system().spawn<caf::detached>(cdc::writer, writer_cfg, owner);
+    return cdc::writer_handle{actor, [writer_cfg] { writer_cfg->cancel(); }};
   };
   cdc::supervisor_config sup_cfg{static_cast<size_t>(cfg.max_task_num), db, dialer, metrics,
                                  pipeline};

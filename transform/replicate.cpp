@@ -1,6 +1,7 @@
 #include "transform/replicate.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace cdc::transform {
 
@@ -109,15 +110,25 @@ replicate_delete(const pb::msg::DeleteRequest& del, const target_collection& col
   return out;
 }
 
+resend_ids::resend_ids(uint64_t floor, std::string_view task)
+    : counter_((floor >> 6) + 1), salt_(std::hash<std::string_view>{}(task) & 1023) {}
+
+int64_t resend_ids::next() {
+  // 2^52.7 today (hybrid time >> 6) << 10: below 2^63.
+  auto id = static_cast<int64_t>(((counter_ & ((uint64_t{1} << 53) - 1)) << 10) | salt_);
+  ++counter_;
+  return -id - 1;
+}
+
 pb::msg::DeleteRequest replay_delete(const pb::msg::InsertRequest& rewritten,
-                                     const wal::primary_keys& keys) {
+                                     const wal::primary_keys& keys, int64_t msg_id) {
   pb::msg::DeleteRequest del;
   auto* base = del.mutable_base();
   base->set_msg_type(pb::common::Delete);
   base->set_timestamp(rewritten.base().timestamp());
   // An id of its own (the standby drops a repeated msgID in one TimeTick span); the source's
   // ids are positive.
-  base->set_msgid(~rewritten.base().msgid());
+  base->set_msgid(msg_id);
   base->set_sourceid(rewritten.base().sourceid());
   del.set_shardname(rewritten.shardname());
   del.set_db_name(rewritten.db_name());

@@ -13,6 +13,7 @@
 
 #include <caf/expected.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -68,9 +69,9 @@ replicate_delete(const pb::msg::DeleteRequest& del, const target_collection& col
 /// The Delete that goes before a replayed (already rewritten) Insert, at the Insert's own
 /// timestamp: a copy of the rows that reached the target before a crash carries an older
 /// timestamp and is deleted, the replayed rows stay (a delete removes only older rows). The
-/// same as Milvus's own upsert. Its msgID is the Insert's, bit-inverted (never a source id).
+/// same as Milvus's own upsert. Its msgID is `msg_id` (from resend_ids).
 pb::msg::DeleteRequest replay_delete(const pb::msg::InsertRequest& rewritten,
-                                     const wal::primary_keys& keys);
+                                     const wal::primary_keys& keys, int64_t msg_id);
 
 /// Sets the time of a rewritten Insert or Delete: `base.timestamp` and every row's.
 void set_time(pb::msg::InsertRequest& msg, uint64_t ts);
@@ -87,6 +88,41 @@ pb::milvus::ReplicateMessageRequest replicate_request(const std::string& channel
                                                       std::vector<std::string> msgs,
                                                       uint64_t begin_ts, uint64_t end_ts,
                                                       int64_t first_offset, int64_t last_offset);
+
+/// Message ids for what goes to a standby channel more than once (issue 11).
+///
+/// A standby's consumers drop a DML message whose msgID they already saw in the same message
+/// pack (Milvus 2.3 mq_msgstream "found duplicated msg"), and a pack spans many TimeTicks when
+/// the consumer lags more than 10 s (its "pursuit mode": a restarted standby replaying from
+/// its checkpoint, or a backlog of old source times). Whatever goes again (an upsert's Inserts
+/// after its Delete, a resend after a failed attempt, the replay window after a crash) goes
+/// after a Delete of its keys; with the source's msgID it would be dropped as a duplicate of
+/// its first copy, which that Delete removes: the rows would be lost. So each of them gets an
+/// id of its own, never used before in the channel: negative (source ids are positive), from
+/// a counter in units of 1/4096 ms of hybrid time that starts above everything the previous
+/// run may have sent (the stored target time), with 10 bits of the task in the low bits so
+/// that two tasks writing to one standby do not share ids.
+class resend_ids {
+public:
+  resend_ids() = default;
+  /// `floor`: the highest hybrid time stored as sent (ids handed out before are below it);
+  /// `task`: the task id, for the low bits.
+  resend_ids(uint64_t floor, std::string_view task);
+
+  /// Keeps the counter at or above hybrid time `ts` (ids follow the clock: two tasks'
+  /// counters stay apart unless they hand out ids in the same 1/4096 ms).
+  void advance(uint64_t ts) { counter_ = std::max(counter_, (ts >> 6) + 1); }
+
+  /// A new id.
+  int64_t next();
+
+  /// A hybrid time at or above every id handed out (store it before sending them).
+  uint64_t covers() const { return counter_ << 6; }
+
+private:
+  uint64_t counter_ = 0;
+  uint64_t salt_ = 0;
+};
 
 /// The timestamps one target channel gets. They increase (a message is never older than
 /// what the channel got before, TimeTicks included: the standby takes a TimeTick as "nothing

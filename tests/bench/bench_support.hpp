@@ -374,7 +374,7 @@ inline caf::behavior bench_owner(caf::event_based_actor* self, std::shared_ptr<s
   self->set_default_handler(caf::drop);
   return {
       [](atom::progress, const std::vector<checkpoint>&) {},
-      [=](atom::failure, const std::string& why) {
+      [=](atom::failure, const std::string& why, bool) {
         std::lock_guard lock{stats->mutex};
         stats->failures.push_back(why);
         stats->changed.notify_all();

@@ -4,6 +4,8 @@
 #   harness.sh install COMPONENT...   outside the network namespace (needs the registries)
 #   harness.sh start   COMPONENT...   inside a loopback-only namespace; needs $CDC_HARNESS_DIR
 #   harness.sh stop   [COMPONENT...]  stops by recorded PID (all when none named); idempotent
+#   harness.sh kill   COMPONENT...    SIGKILL by recorded PID (a crash, for fault tests); a
+#                                     later 'start' brings it back on its ports and data
 #   harness.sh env                    prints $CDC_HARNESS_DIR/env
 #   harness.sh status                 lists started components with PID, ports and RSS
 #
@@ -535,6 +537,35 @@ stop_one() { # NAME [quiet]
 
 ALL_STOP_ORDER=(source standby target lite kafka etcd)
 
+# kill_one NAME: a crash as production meets it: SIGKILL, no chance to clean up. The data
+# directory and the ports stay for the next start; Milvus' sessions in etcd are cleared as
+# their expired leases would be (else the restart waits 30 s for them).
+kill_one() {
+  local name="$1" dir="$CDC_HARNESS_DIR/$1" pid st
+  [[ -f "$dir/pid" ]] && pid_alive "$dir/pid" || die "$name: not running"
+  read -r pid st <"$dir/pid"
+  kill -KILL "$pid" 2>/dev/null || true
+  local deadline=$(( $(date +%s) + 10 ))
+  while pid_alive "$dir/pid" && (( $(date +%s) < deadline )); do sleep 0.05; done
+  pid_alive "$dir/pid" && die "$name: pid $pid did not die after SIGKILL"
+  case "$name" in source|standby|target) milvus_forget_sessions "$name" ;; esac
+  rm -f "$dir/pid"
+  echo "$name: killed (pid $pid)"
+}
+
+cmd_kill() {
+  [[ $# -gt 0 ]] || die "usage: harness.sh kill kafka|etcd|source|standby|target|lite ..."
+  state_init
+  take_lock
+  local n
+  for n in "$@"; do
+    case "$n" in
+      kafka|etcd|source|standby|target|lite) kill_one "$n" ;;
+      *) die "unknown component: $n" ;;
+    esac
+  done
+}
+
 cmd_stop() {
   [[ -n "${CDC_HARNESS_DIR:-}" ]] || die "CDC_HARNESS_DIR is not set"
   [[ -d "$CDC_HARNESS_DIR" ]] || { echo "nothing started ($CDC_HARNESS_DIR does not exist)"; return 0; }
@@ -605,6 +636,7 @@ main() {
     install) cmd_install "$@" ;;
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
+    kill) cmd_kill "$@" ;;
     env) state_init; cat "$ENV_FILE" ;;
     status) cmd_status ;;
     *) awk 'NR>1 && !/^#/{exit} NR>1{sub(/^# ?/,""); print}' "$0"; [[ -z "$cmd" || "$cmd" == -h || "$cmd" == --help ]] || exit 2 ;;

@@ -110,7 +110,7 @@ caf::behavior faults_owner(caf::event_based_actor* self, std::shared_ptr<faults_
   self->set_default_handler(caf::drop);
   return {
       [](atom::progress, const std::vector<checkpoint>&) {},
-      [=](atom::failure, const std::string& why) {
+      [=](atom::failure, const std::string& why, bool) {
         std::lock_guard lock{into->mutex};
         into->failures.push_back(why);
         into->changed.notify_all();

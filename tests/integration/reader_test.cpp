@@ -59,6 +59,7 @@ task_actor::behavior_type recording_owner(task_actor::pointer, std::shared_ptr<r
   return {
       [](atom::pause) {},
       [](atom::resume) {},
+      [](atom::resume, uint64_t) {},
       [](atom::position) { return std::vector<checkpoint>{}; },
       [](atom::shutdown) {},
       [=](atom::progress, std::vector<checkpoint>& cps) {
@@ -67,7 +68,7 @@ task_actor::behavior_type recording_owner(task_actor::pointer, std::shared_ptr<r
           into->progress.push_back(std::move(cp));
         into->changed.notify_all();
       },
-      [=](atom::failure, const std::string& why) {
+      [=](atom::failure, const std::string& why, bool) {
         std::lock_guard lock{into->mutex};
         into->failures.push_back(why);
         into->changed.notify_all();

@@ -171,11 +171,10 @@ TEST_CASE("replay_delete_removes_the_inserts_keys_at_its_timestamp") {
   REQUIRE(rewritten);
   wal::primary_keys keys;
   keys.ints = {1, 2, 3};
-  auto del = replay_delete(*rewritten, keys);
+  auto del = replay_delete(*rewritten, keys, -77);
   CHECK(del.base().msg_type() == cpb::Delete);
   CHECK(del.base().timestamp() == 12345);
-  CHECK(del.base().msgid() != rewritten->base().msgid());
-  CHECK(del.base().msgid() < 0);
+  CHECK(del.base().msgid() == -77);
   CHECK(del.collectionid() == 900);
   CHECK(del.partitionid() == 901);
   CHECK(del.shardname() == rewritten->shardname());
@@ -186,9 +185,33 @@ TEST_CASE("replay_delete_removes_the_inserts_keys_at_its_timestamp") {
         std::vector<int64_t>{1, 2, 3});
   wal::primary_keys strings;
   strings.strings = {"a", "b"};
-  auto del2 = replay_delete(*rewritten, strings);
+  auto del2 = replay_delete(*rewritten, strings, -78);
   CHECK(del2.primary_keys().str_id().data_size() == 2);
   CHECK(del2.num_rows() == 2);
+}
+
+TEST_CASE("resend_ids_are_new_negative_and_above_what_a_previous_run_handed_out") {
+  // A standby drops a DML message whose id it saw in the same pack: every resend needs an id
+  // never used in the channel, also after a restart (which starts from the stored time).
+  uint64_t floor = uint64_t{470972440269291523};
+  resend_ids ids{floor, "task-a"};
+  std::set<int64_t> seen;
+  for (int i = 0; i < 1000; ++i) {
+    auto id = ids.next();
+    CHECK(id < 0); // never a source id
+    CHECK(seen.insert(id).second);
+  }
+  // the clock moves on: ids follow it, still new
+  ids.advance(floor + (uint64_t{1} << 18) * 5);
+  CHECK(seen.insert(ids.next()).second);
+  // a restart from what was stored before sending: nothing handed out before comes again
+  resend_ids after{ids.covers(), "task-a"};
+  for (int i = 0; i < 1000; ++i)
+    CHECK(seen.insert(after.next()).second);
+  // another task at the same time: other ids
+  resend_ids other{floor, "task-b"};
+  resend_ids same{floor, "task-a"};
+  CHECK(other.next() != same.next());
 }
 
 TEST_CASE("channel_clock_increases_keeps_equal_source_times_and_stays_above_floors") {

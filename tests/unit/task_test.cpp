@@ -99,7 +99,7 @@ TEST_CASE_FIXTURE(task_fixture, "task_answers_the_checkpoints_stored_before_a_re
 
 TEST_CASE_FIXTURE(task_fixture, "pipeline_failure_pauses_the_task_with_the_reason") {
   auto t = spawn_task(task_state::running);
-  self->send(t, atom::failure_v, std::string{"topic x offset 3: not a protobuf message"});
+  self->send(t, atom::failure_v, std::string{"topic x offset 3: not a protobuf message"}, false);
   sched.run();
   auto tasks = db->load_tasks();
   REQUIRE(tasks);

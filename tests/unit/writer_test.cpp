@@ -204,7 +204,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a_writer_whose_target_refuses_to_start_r
   auto idle_calls = std::make_shared<int>(0);
   auto w = spawn_idle_writer(*this, idle_calls, "the target refuses replicated messages");
   std::string reason;
-  self->receive([&](atom::failure, const std::string& why) { reason = why; },
+  self->receive([&](atom::failure, const std::string& why, bool) { reason = why; },
                 caf::after(std::chrono::seconds{0}) >> [] {});
   CHECK(reason.find("the target refuses replicated messages") != std::string::npos);
   CHECK(*idle_calls == 0);

@@ -1,0 +1,172 @@
+"""The fault matrix, end to end, in both target modes: each server of the chain killed with
+SIGKILL and started again while a task replicates (the standby or the target, Kafka,
+cdc-server itself), and all of them together with a pause and a resume. Every test ends
+with the row-by-row comparison of conftest.Replication, after upserts across partitions
+that run once the faulty server is back (issue 11: a standby that restarted lost exactly
+those).
+
+A killed server stays down for DOWNTIME seconds (a deliberate outage, not a wait for a
+condition) while the source goes on writing; Kafka is the exception: the source Milvus
+cannot write while its WAL is down, so the source writes once it is back.
+Longer and harsher combinations: tests/e2e/faults_long.sh.
+"""
+import os
+import time
+
+import faults as fx
+import workload as wl
+from conftest import Replication, report, start_task
+
+DOWNTIME = float(os.environ.get("CDC_E2E_FAULT_DOWNTIME", "10"))
+ROUND = int(os.environ.get("CDC_E2E_FAULT_ROUND", "1000"))
+# pause, resume and delete answer within this, whatever the pipeline is doing
+CONTROL_DEADLINE = 1.0
+
+TARGETS = {"replicate": ("standby", "standby"), "api": ("target", "target")}
+
+
+def run_with_fault(env, cdc, target_ep, task_id, names, fault, label):
+    """Two rounds of inserts/deletes/upserts, the fault (a callable that takes servers down,
+    has one round written meanwhile or right after, and brings them back), the steps after
+    the fault, and the row-by-row check."""
+    w = wl.Workload(env.source, names, seed=sum(map(ord, label)) % 1000)
+    c = fx.upsert_collection(w, f"{names}_up")
+    cdc.wait_collections(target_ep, task_id, [c.name])
+    fx.dml_round(w, c, 0, ROUND, 0)
+    fx.dml_round(w, c, ROUND, ROUND, 10)
+    fx.wait_rows(target_ep, c.name, ROUND)
+    t0 = time.monotonic()
+    outage = fault(lambda: fx.dml_round(w, c, 2 * ROUND, ROUND, 20))
+    fx.after_fault_steps(w, c, 3 * ROUND, ROUND, 30)
+    waited, rows = Replication(env, target_ep, cdc, task_id, {"default": names}).check()
+    report(f"[fault {label}] {outage}; {w.inserted} rows inserted, upserts across partitions "
+           f"after it; equal {waited:.1f}s after the workload ({time.monotonic() - t0:.0f}s "
+           f"since the fault), {rows} rows compared row by row")
+    cdc.require_running(task_id)
+
+
+def server_killed(name):
+    """kill -9 of a harness server, DOWNTIME seconds down, started again."""
+    def fault(during):
+        fx.kill(name)
+        if name != "kafka":
+            during()
+        time.sleep(DOWNTIME)
+        up = fx.start(name)
+        if name == "kafka":
+            during()
+        return f"{name} killed, down {DOWNTIME:.0f}s + {up:.0f}s to start"
+    return fault
+
+
+def cdc_killed(cdc):
+    """kill -9 of cdc-server while the source writes; started again on its data."""
+    def fault(during):
+        cdc.kill9()
+        during()
+        cdc.start()
+        return "cdc-server killed while the source wrote"
+    return fault
+
+
+def timed(what, call):
+    t0 = time.monotonic()
+    call()
+    took = time.monotonic() - t0
+    assert took < CONTROL_DEADLINE, f"{what} answered after {took:.2f}s (limit {CONTROL_DEADLINE}s)"
+    return took
+
+
+def everything(cdc, task_id, server):
+    """The issue's combination: the target (standby) killed; while it is down cdc-server is
+    killed and started, the task paused and resumed (each answering within a second), and
+    Kafka killed and started; then the target comes back and cdc-server is killed once more."""
+    def fault(during):
+        fx.kill(server)
+        cdc.kill9()
+        cdc.start()
+        took = [timed("pause", lambda: cdc.pause(task_id))]
+        cdc.wait_state(task_id, "Paused")
+        took.append(timed("resume", lambda: cdc.resume(task_id)))
+        cdc.wait_state(task_id, "Running")
+        fx.kill("kafka")
+        time.sleep(DOWNTIME / 2)
+        fx.start("kafka")
+        during()
+        time.sleep(DOWNTIME / 2)
+        up = fx.start(server)
+        cdc.kill9()
+        cdc.start()
+        return (f"{server} killed; meanwhile cdc-server killed, pause/resume answered in "
+                f"{took[0]:.2f}/{took[1]:.2f}s, Kafka killed and started; {server} back after "
+                f"{up:.0f}s to start; cdc-server killed again")
+    return fault
+
+
+def start_mode_task(cdc, env, mode, ep):
+    return start_task(cdc, env, ep.uri, target_mode=mode)
+
+
+def test_replicate_standby_killed(env, standby, cdc, names):
+    task_id = start_mode_task(cdc, env, "replicate", standby)
+    run_with_fault(env, cdc, standby, task_id, names, server_killed("standby"),
+                   "replicate, standby kill -9")
+
+
+def test_api_target_killed(env, target, cdc, names):
+    task_id = start_mode_task(cdc, env, "api", target)
+    run_with_fault(env, cdc, target, task_id, names, server_killed("target"),
+                   "api, target kill -9")
+
+
+def test_replicate_kafka_killed(env, standby, cdc, names):
+    task_id = start_mode_task(cdc, env, "replicate", standby)
+    run_with_fault(env, cdc, standby, task_id, names, server_killed("kafka"),
+                   "replicate, Kafka kill -9")
+
+
+def test_api_kafka_killed(env, target, cdc, names):
+    task_id = start_mode_task(cdc, env, "api", target)
+    run_with_fault(env, cdc, target, task_id, names, server_killed("kafka"),
+                   "api, Kafka kill -9")
+
+
+def test_replicate_cdc_killed(env, standby, cdc, names):
+    task_id = start_mode_task(cdc, env, "replicate", standby)
+    run_with_fault(env, cdc, standby, task_id, names, cdc_killed(cdc),
+                   "replicate, cdc-server kill -9")
+
+
+def test_api_cdc_killed(env, target, cdc, names):
+    task_id = start_mode_task(cdc, env, "api", target)
+    run_with_fault(env, cdc, target, task_id, names, cdc_killed(cdc), "api, cdc-server kill -9")
+
+
+def test_replicate_everything(env, standby, cdc, names):
+    task_id = start_mode_task(cdc, env, "replicate", standby)
+    run_with_fault(env, cdc, standby, task_id, names, everything(cdc, task_id, "standby"),
+                   "replicate, combination")
+
+
+def test_api_everything(env, target, cdc, names):
+    task_id = start_mode_task(cdc, env, "api", target)
+    run_with_fault(env, cdc, target, task_id, names, everything(cdc, task_id, "target"),
+                   "api, combination")
+
+
+def test_delete_answers_while_the_target_is_down(env, standby, cdc, names):
+    """delete answers within a second while the writer retries against a dead standby, and
+    nothing of the task is left (its writer stops too: the next task is alone)."""
+    task_id = start_mode_task(cdc, env, "replicate", standby)
+    w = wl.Workload(env.source, names, seed=5)
+    c = fx.upsert_collection(w, f"{names}_up")
+    cdc.wait_collections(standby, task_id, [c.name])
+    fx.kill("standby")
+    try:
+        fx.dml_round(w, c, 0, ROUND, 0)
+        wl.wait_rows_on(env.source, "default", c.name, lambda n: n >= ROUND, 60, "source rows")
+        took = timed("delete", lambda: cdc.cdc("delete", {"task_id": task_id}))
+        assert task_id not in [t["task_id"] for t in cdc.cdc("list")["tasks"]]
+    finally:
+        fx.start("standby")
+    report(f"[fault delete] delete answered in {took:.2f}s with the standby down")
