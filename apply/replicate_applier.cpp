@@ -345,7 +345,8 @@ caf::error replicate_applier::send(const std::string& channel_name, channel_stat
     auto sent = target_.replicate_message(request, ch.msgs.empty() ? 0 : 1);
     if (sent.ok())
       break;
-    if (!sent.status.retryable || attempt >= std::max(1, wopts.max_attempts))
+    // A TimeTick alone had its attempts inside the call already.
+    if (!sent.status.retryable || ch.msgs.empty() || attempt >= std::max(1, wopts.max_attempts))
       return settle(sent.status);
     if (metrics_)
       metrics_->add("cdc_target_retries_total", {{"task", spec_.task_id}});

@@ -59,6 +59,16 @@ const std::map<std::string, key_rule>& rules() {
        {kind::integer, [](auto& c, auto& n) { c.read_batch_bytes = integer(n); }}},
       {"limits.inflight_bytes",
        {kind::integer, [](auto& c, auto& n) { c.inflight_bytes = integer(n); }}},
+      {"retry.attempts",
+       {kind::integer, [](auto& c, auto& n) { c.retry_attempts = integer(n); }}},
+      {"retry.backoff_ms",
+       {kind::integer, [](auto& c, auto& n) { c.retry_backoff_ms = integer(n); }}},
+      {"retry.max_backoff_ms",
+       {kind::integer, [](auto& c, auto& n) { c.retry_max_backoff_ms = integer(n); }}},
+      {"retry.restart_delay_ms",
+       {kind::integer, [](auto& c, auto& n) { c.restart_delay_ms = integer(n); }}},
+      {"retry.max_restart_delay_ms",
+       {kind::integer, [](auto& c, auto& n) { c.max_restart_delay_ms = integer(n); }}},
   };
   return table;
 }
@@ -66,7 +76,7 @@ const std::map<std::string, key_rule>& rules() {
 /// Sections are maps of further keys.
 const std::set<std::string>& sections() {
   static const std::set<std::string> names{"source", "source.kafka", "source.milvus", "http",
-                                           "limits"};
+                                           "limits", "retry"};
   return names;
 }
 
@@ -159,6 +169,14 @@ caf::error validate(const server_config& cfg, const std::string& file) {
     return config_error(file,
                         "'limits.inflight_bytes' must be at least 'limits.read_batch_bytes' (" +
                             std::to_string(cfg.read_batch_bytes) + ")");
+  if (cfg.retry_attempts < 1)
+    return config_error(file, "'retry.attempts' must be at least 1");
+  if (cfg.retry_backoff_ms < 1 || cfg.retry_max_backoff_ms < cfg.retry_backoff_ms)
+    return config_error(file, "'retry.backoff_ms' must be at least 1 and 'retry.max_backoff_ms' "
+                              "at least 'retry.backoff_ms'");
+  if (cfg.restart_delay_ms < 1 || cfg.max_restart_delay_ms < cfg.restart_delay_ms)
+    return config_error(file, "'retry.restart_delay_ms' must be at least 1 and "
+                              "'retry.max_restart_delay_ms' at least 'retry.restart_delay_ms'");
   return {};
 }
 

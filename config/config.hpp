@@ -45,6 +45,13 @@ struct server_config {
   /// alone), and bytes of records read but not yet applied per task (the reader waits).
   int64_t read_batch_bytes = int64_t{8} << 20;
   int64_t inflight_bytes = int64_t{64} << 20;
+  /// Retries (section retry:): attempts of one target call, its backoff, and the backoff of
+  /// a pipeline that starts again from its checkpoints after a server of the chain was down.
+  int64_t retry_attempts = 5;
+  int64_t retry_backoff_ms = 200;
+  int64_t retry_max_backoff_ms = 10000;
+  int64_t restart_delay_ms = 1000;
+  int64_t max_restart_delay_ms = 30000;
 };
 
 /// Reads a YAML configuration file over the defaults. Unknown keys, values of the wrong

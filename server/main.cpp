@@ -155,12 +155,18 @@ int main(int argc, char** argv) {
   pipeline->replicate_channel = cfg.source.replicate_channel;
   pipeline->max_batch_bytes = static_cast<uint64_t>(cfg.read_batch_bytes);
   pipeline->max_inflight_bytes = static_cast<uint64_t>(cfg.inflight_bytes);
+  pipeline->restart_delay = std::chrono::milliseconds{cfg.restart_delay_ms};
+  pipeline->max_restart_delay = std::chrono::milliseconds{cfg.max_restart_delay_ms};
+  cdc::milvus::writer_options writer_options;
+  writer_options.max_attempts = static_cast<int>(cfg.retry_attempts);
+  writer_options.base_delay = std::chrono::milliseconds{cfg.retry_backoff_ms};
+  writer_options.max_delay = std::chrono::milliseconds{cfg.retry_max_backoff_ms};
   pipeline->metrics = metrics;
   // Crash tests only (tests/e2e): see writer_config::exit_after_inserts.
   uint64_t exit_after_inserts = 0;
   if (const char* fp = std::getenv("CDC_FAILPOINT_EXIT_AFTER_INSERTS"))
     exit_after_inserts = std::strtoull(fp, nullptr, 10);
-  pipeline->spawn_writer = [db, metrics, source = cfg.source,
+  pipeline->spawn_writer = [db, metrics, source = cfg.source, writer_options,
                             exit_after_inserts](caf::local_actor* parent,
                                                 const cdc::task_record& task, cdc::task_actor owner,
                                                 std::shared_ptr<cdc::wal::collection_filter> skip) {
@@ -172,11 +178,11 @@ int main(int argc, char** argv) {
     if (task.spec.mode == cdc::target_mode::api) {
       writer_cfg->target = std::make_unique<cdc::api_applier>(
           task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics,
-          cdc::milvus::writer_options{}, std::move(skip));
+          writer_options, std::move(skip));
     } else {
       writer_cfg->target = std::make_unique<cdc::replicate_applier>(
           task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, db, metrics,
-          cdc::milvus::writer_options{}, cdc::replicate_options{}, std::move(skip));
+          writer_options, cdc::replicate_options{}, std::move(skip));
       // The standby makes data visible only as TimeTicks arrive: keep them coming.
       writer_cfg->idle_apply = std::chrono::milliseconds{500};
     }

@@ -12,10 +12,13 @@ Longer and harsher combinations: tests/e2e/faults_long.sh.
 """
 import os
 import time
+import uuid
+
+import pytest
 
 import faults as fx
 import workload as wl
-from conftest import Replication, report, start_task
+from conftest import CdcServer, Replication, artifacts_dir, report, start_task
 
 DOWNTIME = float(os.environ.get("CDC_E2E_FAULT_DOWNTIME", "10"))
 ROUND = int(os.environ.get("CDC_E2E_FAULT_ROUND", "1000"))
@@ -152,6 +155,58 @@ def test_api_everything(env, target, cdc, names):
     task_id = start_mode_task(cdc, env, "api", target)
     run_with_fault(env, cdc, target, task_id, names, everything(cdc, task_id, "target"),
                    "api, combination")
+
+
+# Few and short retries: a target down for OUTAGE seconds uses them up several times.
+IMPATIENT = ("retry:\n  attempts: 2\n  backoff_ms: 100\n  max_backoff_ms: 200\n"
+             "  restart_delay_ms: 500\n  max_restart_delay_ms: 2000\n")
+OUTAGE = 2 * DOWNTIME
+
+
+@pytest.fixture
+def impatient(env, request):
+    """A cdc-server whose retries of one call are used up within seconds."""
+    workdir = artifacts_dir() / f"{request.node.name}-{uuid.uuid4().hex[:4]}"
+    server = CdcServer(workdir, env.kafka, env.source_uri, extra_config=IMPATIENT).start()
+    yield server
+    server.stop()
+
+
+def down_past_the_retries(cdc, name):
+    """The target down longer than the retries of a call: the task stays Running and its
+    pipeline starts again from the checkpoints until the target is back."""
+    def fault(during):
+        fx.kill(name)
+        during()
+        time.sleep(OUTAGE)
+        cdc.require_running(cdc.task_ids[0])
+        up = fx.start(name)
+        restarts = len(cdc.log_lines("starts again from the checkpoints"))
+        assert restarts >= 1, "the retries were not used up: the test proves nothing"
+        return (f"{name} killed, down {OUTAGE:.0f}s + {up:.0f}s to start, {restarts} restarts "
+                f"of the pipeline meanwhile, the task Running throughout")
+    return fault
+
+
+def connect_param(ep):
+    return {"uri": ep.uri, "connect_timeout": 2}
+
+
+def test_replicate_standby_down_past_the_retries(env, standby, impatient, names):
+    task_id = start_task(impatient, env, standby.uri, target_mode="replicate",
+                         milvus_connect_param=connect_param(standby))
+    impatient.task_ids = [task_id]
+    run_with_fault(env, impatient, standby, task_id, names,
+                   down_past_the_retries(impatient, "standby"),
+                   "replicate, standby down past the retries")
+
+
+def test_api_target_down_past_the_retries(env, target, impatient, names):
+    task_id = start_task(impatient, env, target.uri, target_mode="api",
+                         milvus_connect_param=connect_param(target))
+    impatient.task_ids = [task_id]
+    run_with_fault(env, impatient, target, task_id, names, down_past_the_retries(impatient, "target"),
+                   "api, target down past the retries")
 
 
 def test_delete_answers_while_the_target_is_down(env, standby, cdc, names):
