@@ -8,6 +8,24 @@ namespace {
 
 using reader_pointer = reader_actor::stateful_pointer<reader_state>;
 
+/// Logs a transient Kafka condition once (again after ten minutes if it persists). A topic
+/// that does not exist is normal (Milvus creates a channel's topic with its first
+/// collection): info, not a warning.
+void report(reader_pointer self, const std::string& condition) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  auto it = st.conditions.find(condition);
+  if (it != st.conditions.end() && now - it->second < std::chrono::minutes{10})
+    return;
+  st.conditions[condition] = now;
+  if (condition.find("Unknown topic") != std::string::npos) {
+    spdlog::info("reader {}: {} (read once it exists)", st.cfg.kafka.client_id, condition);
+    return;
+  }
+  spdlog::warn("reader {}: Kafka: {} (retrying)", st.cfg.kafka.client_id, condition);
+  st.interrupted = true;
+}
+
 /// Stops reading for good and tells the task why.
 void fail(reader_pointer self, const std::string& reason) {
   spdlog::error("reader {}: {}", self->state.cfg.kafka.client_id, reason);
@@ -29,10 +47,7 @@ assignment assign_channels(reader_pointer self) {
       continue;
     auto end = st.kafka->end_offset(channel.topic, std::chrono::milliseconds{500});
     if (!end) {
-      auto condition = message_of(end.error());
-      if (condition != st.last_condition)
-        spdlog::warn("reader {}: {} (retrying)", st.cfg.kafka.client_id, condition);
-      st.last_condition = condition;
+      report(self, message_of(end.error()));
       if (!resolved.empty())
         self->send(st.owner, atom::progress_v, std::move(resolved));
       return assignment::retry;
@@ -47,7 +62,6 @@ assignment assign_channels(reader_pointer self) {
     return assignment::failed;
   }
   st.assigned = true;
-  st.last_condition.clear();
   spdlog::info("reader {}: reading {} channel(s) from {}", st.cfg.kafka.client_id,
                st.cfg.channels.size(), st.cfg.kafka.brokers);
   return assignment::done;
@@ -74,16 +88,18 @@ void poll_once(reader_pointer self) {
   }
   auto budget = std::min<uint64_t>(st.cfg.max_batch_bytes, static_cast<uint64_t>(st.credit));
   auto polled = st.kafka->poll(st.cfg.poll_timeout, 100000, budget);
+  // librdkafka reconnects and waits for missing topics by itself.
   for (const auto& condition : polled.transient_errors)
-    if (condition != st.last_condition) {
-      // librdkafka reconnects and waits for missing topics by itself; say so once.
-      spdlog::warn("reader {}: Kafka: {} (retrying)", st.cfg.kafka.client_id, condition);
-      st.last_condition = condition;
-    }
+    report(self, condition);
   if (!polled.records.empty()) {
-    if (!st.last_condition.empty())
+    if (st.interrupted) {
       spdlog::info("reader {}: reading again", st.cfg.kafka.client_id);
-    st.last_condition.clear();
+      // a new outage is said again
+      for (auto it = st.conditions.begin(); it != st.conditions.end();)
+        it = it->first.find("Unknown topic") == std::string::npos ? st.conditions.erase(it)
+                                                                    : std::next(it);
+    }
+    st.interrupted = false;
     event_batch batch;
     batch.events.reserve(polled.records.size());
     for (const auto& record : polled.records) {

@@ -4,6 +4,8 @@
 #include "source/kafka_reader.hpp"
 
 #include <chrono>
+#include <chrono>
+#include <map>
 #include <memory>
 
 namespace cdc {
@@ -34,8 +36,11 @@ struct reader_state {
   bool stalled = false;
   /// The channels are assigned (all start points resolved).
   bool assigned = false;
-  /// The last transient Kafka condition logged, so that a broker outage logs once.
-  std::string last_condition;
+  /// Transient Kafka conditions and when each was last logged: a broker outage or a topic
+  /// that does not exist yet (Milvus creates them lazily) is said once, not every second.
+  std::map<std::string, std::chrono::steady_clock::time_point> conditions;
+  /// A condition was logged since the last records: say when reading goes on.
+  bool interrupted = false;
 };
 
 /// Reads `cfg.channels` and sends decoded events to `sink`. Start points "from the end" are
