@@ -52,8 +52,8 @@ caf::expected<std::string> target_vchannel(const target_collection& collection,
 
 /// A WAL Insert for the target: collectionID, partitionID (by partition name), shardName,
 /// db and collection names, field ids by name; `base.timestamp` and every row timestamp set
-/// to `ts` (the Insert half of a 2.3.5 upsert has base.timestamp 0); `base.msgID` kept (the
-/// standby drops a DML message whose msgID it saw in the same TimeTick span). Error when the
+/// to `ts` (the Insert half of a 2.3.5 upsert has base.timestamp 0); `base.msgID` kept (unique
+/// in the source's channel; whatever is sent again gets one of resend_ids). Error when the
 /// partition is not in `collection.partitions` or the shard has no counterpart.
 caf::expected<pb::msg::InsertRequest> replicate_insert(const pb::msg::InsertRequest& insert,
                                                        const target_collection& collection,

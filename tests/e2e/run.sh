@@ -11,7 +11,8 @@
 # Starts what it needs (harness: source, target, standby, lite; kafka and etcd come with
 # source) and on exit stops, by PID, what it started (components already running are left running).
 # Environment: CDC_HARNESS_DIR (required), CDC_SERVER (default build/cdc-server),
-# CDC_E2E_ARTIFACTS (default $CDC_HARNESS_DIR/e2e: server logs and data, report.txt).
+# CDC_E2E_ARTIFACTS (default $CDC_HARNESS_DIR/e2e: server logs and data, report.txt),
+# CDC_E2E_TESTS (default: every test file here).
 # Extra arguments go to pytest (e.g. -k kill9, -x).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -68,7 +69,7 @@ mkdir -p "$CDC_E2E_ARTIFACTS"
 echo "---- e2e: cdc-server $CDC_SERVER; artifacts in $CDC_E2E_ARTIFACTS"
 rc=0
 (cd "$root" && "$PY23" -m pytest -p no:cacheprovider -v -s -rA \
-   -W ignore::DeprecationWarning "$here" "$@") || rc=$?
+   -W ignore::DeprecationWarning "${CDC_E2E_TESTS:-$here}" "$@") || rc=$?
 echo "---- e2e: measured figures and notes ($CDC_E2E_ARTIFACTS/report.txt)"
 cat "$CDC_E2E_ARTIFACTS/report.txt"
 exit $rc
