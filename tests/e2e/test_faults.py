@@ -106,55 +106,44 @@ def everything(cdc, task_id, server):
     return fault
 
 
-def start_mode_task(cdc, env, mode, ep):
-    return start_task(cdc, env, ep.uri, target_mode=mode)
+# mode -> (the fixture of its target, the harness server behind it)
+MODES = {"replicate": ("standby", "standby"), "api": ("target", "target")}
 
 
-def test_replicate_standby_killed(env, standby, cdc, names):
-    task_id = start_mode_task(cdc, env, "replicate", standby)
-    run_with_fault(env, cdc, standby, task_id, names, server_killed("standby"),
-                   "replicate, standby kill -9")
+@pytest.fixture(params=sorted(MODES))
+def mode(request):
+    """Both target modes: (mode, target endpoint, the harness server that is the target)."""
+    fixture, server = MODES[request.param]
+    return request.param, request.getfixturevalue(fixture), server
 
 
-def test_api_target_killed(env, target, cdc, names):
-    task_id = start_mode_task(cdc, env, "api", target)
-    run_with_fault(env, cdc, target, task_id, names, server_killed("target"),
-                   "api, target kill -9")
+def start_mode_task(server, env, mode, **extra):
+    name, ep, _ = mode
+    return start_task(server, env, ep.uri, target_mode=name, **extra)
 
 
-def test_replicate_kafka_killed(env, standby, cdc, names):
-    task_id = start_mode_task(cdc, env, "replicate", standby)
-    run_with_fault(env, cdc, standby, task_id, names, server_killed("kafka"),
-                   "replicate, Kafka kill -9")
+def test_target_killed(env, cdc, names, mode):
+    task_id = start_mode_task(cdc, env, mode)
+    run_with_fault(env, cdc, mode[1], task_id, names, server_killed(mode[2]),
+                   f"{mode[0]}, {mode[2]} kill -9")
 
 
-def test_api_kafka_killed(env, target, cdc, names):
-    task_id = start_mode_task(cdc, env, "api", target)
-    run_with_fault(env, cdc, target, task_id, names, server_killed("kafka"),
-                   "api, Kafka kill -9")
+def test_kafka_killed(env, cdc, names, mode):
+    task_id = start_mode_task(cdc, env, mode)
+    run_with_fault(env, cdc, mode[1], task_id, names, server_killed("kafka"),
+                   f"{mode[0]}, Kafka kill -9")
 
 
-def test_replicate_cdc_killed(env, standby, cdc, names):
-    task_id = start_mode_task(cdc, env, "replicate", standby)
-    run_with_fault(env, cdc, standby, task_id, names, cdc_killed(cdc),
-                   "replicate, cdc-server kill -9")
+def test_cdc_killed(env, cdc, names, mode):
+    task_id = start_mode_task(cdc, env, mode)
+    run_with_fault(env, cdc, mode[1], task_id, names, cdc_killed(cdc),
+                   f"{mode[0]}, cdc-server kill -9")
 
 
-def test_api_cdc_killed(env, target, cdc, names):
-    task_id = start_mode_task(cdc, env, "api", target)
-    run_with_fault(env, cdc, target, task_id, names, cdc_killed(cdc), "api, cdc-server kill -9")
-
-
-def test_replicate_everything(env, standby, cdc, names):
-    task_id = start_mode_task(cdc, env, "replicate", standby)
-    run_with_fault(env, cdc, standby, task_id, names, everything(cdc, task_id, "standby"),
-                   "replicate, combination")
-
-
-def test_api_everything(env, target, cdc, names):
-    task_id = start_mode_task(cdc, env, "api", target)
-    run_with_fault(env, cdc, target, task_id, names, everything(cdc, task_id, "target"),
-                   "api, combination")
+def test_everything(env, cdc, names, mode):
+    task_id = start_mode_task(cdc, env, mode)
+    run_with_fault(env, cdc, mode[1], task_id, names, everything(cdc, task_id, mode[2]),
+                   f"{mode[0]}, combination")
 
 
 # Few and short retries: a target down for OUTAGE seconds uses them up several times.
@@ -188,31 +177,19 @@ def down_past_the_retries(cdc, name):
     return fault
 
 
-def connect_param(ep):
-    return {"uri": ep.uri, "connect_timeout": 2}
-
-
-def test_replicate_standby_down_past_the_retries(env, standby, impatient, names):
-    task_id = start_task(impatient, env, standby.uri, target_mode="replicate",
-                         milvus_connect_param=connect_param(standby))
+def test_target_down_past_the_retries(env, impatient, names, mode):
+    task_id = start_mode_task(impatient, env, mode,
+                              milvus_connect_param={"uri": mode[1].uri, "connect_timeout": 2})
     impatient.task_ids = [task_id]
-    run_with_fault(env, impatient, standby, task_id, names,
-                   down_past_the_retries(impatient, "standby"),
-                   "replicate, standby down past the retries")
-
-
-def test_api_target_down_past_the_retries(env, target, impatient, names):
-    task_id = start_task(impatient, env, target.uri, target_mode="api",
-                         milvus_connect_param=connect_param(target))
-    impatient.task_ids = [task_id]
-    run_with_fault(env, impatient, target, task_id, names, down_past_the_retries(impatient, "target"),
-                   "api, target down past the retries")
+    run_with_fault(env, impatient, mode[1], task_id, names,
+                   down_past_the_retries(impatient, mode[2]),
+                   f"{mode[0]}, {mode[2]} down past the retries")
 
 
 def test_delete_answers_while_the_target_is_down(env, standby, cdc, names):
     """delete answers within a second while the writer retries against a dead standby, and
     nothing of the task is left (its writer stops too: the next task is alone)."""
-    task_id = start_mode_task(cdc, env, "replicate", standby)
+    task_id = start_task(cdc, env, standby.uri, target_mode="replicate")
     w = wl.Workload(env.source, names, seed=5)
     c = fx.upsert_collection(w, f"{names}_up")
     cdc.wait_collections(standby, task_id, [c.name])
