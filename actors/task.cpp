@@ -177,14 +177,22 @@ caf::error start(task_pointer self) {
   return {};
 }
 
+void pause_on_failure(task_pointer self, const std::string& reason);
+
 /// A server of the chain is down (the target, the source's API): the pipeline starts again
 /// from the checkpoints after a backoff, while the task stays Running. Nothing is skipped:
 /// what the failed writer applied in part is replayed idempotently.
 void restart_later(task_pointer self, const std::string& reason) {
   auto& st = self->state;
-  stop_pipeline(self);
   static const pipeline_config defaults;
   const auto& cfg = st.pipeline ? *st.pipeline : defaults;
+  if (cfg.max_restarts > 0 && st.restarts >= cfg.max_restarts) {
+    pause_on_failure(self, reason + " (the pipeline started again " + std::to_string(st.restarts) +
+                               " times without progress, retry.max_restarts; resume the task "
+                               "once the cause is fixed)");
+    return;
+  }
+  stop_pipeline(self);
   auto delay = cfg.restart_delay * (int64_t{1} << std::min(st.restarts, 10));
   delay = std::min(delay, cfg.max_restart_delay);
   ++st.restarts;

@@ -48,6 +48,8 @@ struct pipeline_config {
   /// `max_restart_delay`; back to the first once the pipeline makes progress again.
   std::chrono::milliseconds restart_delay{1000};
   std::chrono::milliseconds max_restart_delay{30000};
+  /// Restarts in a row without progress before the task pauses instead; 0 = no limit.
+  int max_restarts = 0;
   /// Where tasks publish lag and positions; optional.
   std::shared_ptr<metrics::registry> metrics;
 };

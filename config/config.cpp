@@ -69,6 +69,8 @@ const std::map<std::string, key_rule>& rules() {
        {kind::integer, [](auto& c, auto& n) { c.restart_delay_ms = integer(n); }}},
       {"retry.max_restart_delay_ms",
        {kind::integer, [](auto& c, auto& n) { c.max_restart_delay_ms = integer(n); }}},
+      {"retry.max_restarts",
+       {kind::integer, [](auto& c, auto& n) { c.max_restarts = integer(n); }}},
   };
   return table;
 }
@@ -177,6 +179,8 @@ caf::error validate(const server_config& cfg, const std::string& file) {
   if (cfg.restart_delay_ms < 1 || cfg.max_restart_delay_ms < cfg.restart_delay_ms)
     return config_error(file, "'retry.restart_delay_ms' must be at least 1 and "
                               "'retry.max_restart_delay_ms' at least 'retry.restart_delay_ms'");
+  if (cfg.max_restarts < 0)
+    return config_error(file, "'retry.max_restarts' must be 0 (no limit) or more");
   return {};
 }
 

@@ -157,6 +157,7 @@ int main(int argc, char** argv) {
   pipeline->max_inflight_bytes = static_cast<uint64_t>(cfg.inflight_bytes);
   pipeline->restart_delay = std::chrono::milliseconds{cfg.restart_delay_ms};
   pipeline->max_restart_delay = std::chrono::milliseconds{cfg.max_restart_delay_ms};
+  pipeline->max_restarts = static_cast<int>(cfg.max_restarts);
   cdc::milvus::writer_options writer_options;
   writer_options.max_attempts = static_cast<int>(cfg.retry_attempts);
   writer_options.base_delay = std::chrono::milliseconds{cfg.retry_backoff_ms};

@@ -32,6 +32,13 @@ limits:
   max_name_length: 255
   read_batch_bytes: 8388608
   inflight_bytes: 67108864
+retry:
+  attempts: 5
+  backoff_ms: 200
+  max_backoff_ms: 10000
+  restart_delay_ms: 1000
+  max_restart_delay_ms: 30000
+  max_restarts: 0
 """
 
 
@@ -83,6 +90,17 @@ def test_scalar_instead_of_section_is_named(tmp_path):
 def test_invalid_log_level_is_named(tmp_path):
     out = refused(tmp_path, "log_level: loud\n")
     assert "log_level" in out, out
+
+
+def test_invalid_retry_values_are_named(tmp_path):
+    for text, key in [("retry:\n  attempts: 0\n", "retry.attempts"),
+                      ("retry:\n  backoff_ms: 500\n  max_backoff_ms: 100\n",
+                       "retry.max_backoff_ms"),
+                      ("retry:\n  restart_delay_ms: 0\n", "retry.restart_delay_ms"),
+                      ("retry:\n  max_restarts: -1\n", "retry.max_restarts"),
+                      ("retry:\n  atempts: 3\n", "atempts")]:
+        out = refused(tmp_path, text)
+        assert key in out, (text, out)
 
 
 def test_missing_config_file(tmp_path):
