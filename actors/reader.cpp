@@ -97,7 +97,7 @@ void poll_once(reader_pointer self) {
       // a new outage is said again
       for (auto it = st.conditions.begin(); it != st.conditions.end();)
         it = it->first.find("Unknown topic") == std::string::npos ? st.conditions.erase(it)
-                                                                    : std::next(it);
+                                                                  : std::next(it);
     }
     st.interrupted = false;
     event_batch batch;

@@ -4,7 +4,6 @@
 #include "source/kafka_reader.hpp"
 
 #include <chrono>
-#include <chrono>
 #include <map>
 #include <memory>
 

@@ -158,8 +158,7 @@ void start_when_free(task_pointer self) {
   if (st.record.state != task_state::running || st.reader || st.restart_pending)
     return;
   if (!st.stopping_writers.empty()) {
-    spdlog::info("task {}: the pipeline starts once the previous writer has stopped",
-                 id_of(self));
+    spdlog::info("task {}: the pipeline starts once the previous writer has stopped", id_of(self));
     return;
   }
   start_pipeline(self);

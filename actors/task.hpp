@@ -40,8 +40,8 @@ struct pipeline_config {
   /// collections the task does not replicate, and the reader then skips their rows without
   /// decoding them. Without a spawn_writer a task has no pipeline: Running then only means
   /// armed (the control-plane tests use this).
-  std::function<writer_handle(caf::local_actor* parent, const task_record& task,
-                              task_actor owner, std::shared_ptr<wal::collection_filter> skip)>
+  std::function<writer_handle(caf::local_actor* parent, const task_record& task, task_actor owner,
+                              std::shared_ptr<wal::collection_filter> skip)>
       spawn_writer;
   /// Backoff of the pipeline's restarts after a passing failure (a server of the chain
   /// down): the first after `restart_delay`, then twice as long each time, at most

@@ -59,8 +59,7 @@ const std::map<std::string, key_rule>& rules() {
        {kind::integer, [](auto& c, auto& n) { c.read_batch_bytes = integer(n); }}},
       {"limits.inflight_bytes",
        {kind::integer, [](auto& c, auto& n) { c.inflight_bytes = integer(n); }}},
-      {"retry.attempts",
-       {kind::integer, [](auto& c, auto& n) { c.retry_attempts = integer(n); }}},
+      {"retry.attempts", {kind::integer, [](auto& c, auto& n) { c.retry_attempts = integer(n); }}},
       {"retry.backoff_ms",
        {kind::integer, [](auto& c, auto& n) { c.retry_backoff_ms = integer(n); }}},
       {"retry.max_backoff_ms",
@@ -77,8 +76,8 @@ const std::map<std::string, key_rule>& rules() {
 
 /// Sections are maps of further keys.
 const std::set<std::string>& sections() {
-  static const std::set<std::string> names{"source", "source.kafka", "source.milvus", "http",
-                                           "limits", "retry"};
+  static const std::set<std::string> names{"source", "source.kafka", "source.milvus",
+                                           "http",   "limits",       "retry"};
   return names;
 }
 

@@ -18,9 +18,10 @@ caf::error source_error(const std::string& what, const grpc::Status& status) {
   bool passing = code == grpc::StatusCode::UNAVAILABLE ||
                  code == grpc::StatusCode::DEADLINE_EXCEEDED ||
                  code == grpc::StatusCode::RESOURCE_EXHAUSTED;
-  return make_error(passing ? ec::unavailable : ec::internal, "source Milvus: " + what + ": gRPC " +
-                                      std::to_string(static_cast<int>(status.error_code())) + " " +
-                                      status.error_message());
+  return make_error(passing ? ec::unavailable : ec::internal,
+                    "source Milvus: " + what + ": gRPC " +
+                        std::to_string(static_cast<int>(status.error_code())) + " " +
+                        status.error_message());
 }
 
 caf::error refused(const std::string& what, const ::milvus::proto::common::Status& status) {

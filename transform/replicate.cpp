@@ -111,7 +111,7 @@ replicate_delete(const pb::msg::DeleteRequest& del, const target_collection& col
 }
 
 resend_ids::resend_ids(uint64_t floor, std::string_view task)
-    : counter_((floor >> 6) + 1), salt_(std::hash<std::string_view>{}(task) & 1023) {}
+    : counter_((floor >> 6) + 1), salt_(std::hash<std::string_view>{}(task)&1023) {}
 
 int64_t resend_ids::next() {
   // 2^52.7 today (hybrid time >> 6) << 10: below 2^63.
