@@ -97,6 +97,39 @@ std::vector<wal::event> take_ready(writer_pointer self, uint64_t& bytes) {
 
 /// Stops applying for good. The task hears why, unless it stopped the writer itself: then
 /// the batch in flight was cut short on purpose, and the next writer replays it.
+/// The checkpoints that `applied` (in WAL order per channel) allows: per channel, the last
+/// position after which nothing more of a source time already applied can follow. Milvus
+/// writes an upsert as Inserts and then a Delete at one time, and splits a large Insert into
+/// several records of one time; a checkpoint between them would let a restart (a crash, a
+/// pause that cut a batch short, a target that was down) replay the Delete without the
+/// Inserts it pairs with, and the rows would be deleted for good. A position is complete
+/// after a TimeTick not older than every record before it (a TimeTick may lag behind a record
+/// already written: Insert(100), TimeTick(95), Delete(100) happens), or right before a record
+/// younger than every record before it (records of a channel never go back in time). The
+/// replicate channel has no TimeTicks and one record per DDL: each is complete.
+std::map<std::string, checkpoint> complete_positions(writer_state& st,
+                                                     const std::vector<wal::event>& applied) {
+  std::map<std::string, checkpoint> result;
+  for (const auto& e : applied) {
+    checkpoint here{e.topic, e.offset, e.timestamp};
+    if (e.topic == st.cfg->replicate_channel) {
+      result[e.topic] = here;
+      continue;
+    }
+    auto& track = st.tracks[e.topic];
+    if (e.type == wal::pb::common::TimeTick) {
+      if (e.timestamp >= track.newest_record)
+        result[e.topic] = here;
+    } else {
+      if (track.last && e.timestamp > track.newest_record)
+        result[e.topic] = *track.last;
+      track.newest_record = std::max(track.newest_record, e.timestamp);
+    }
+    track.last = here;
+  }
+  return result;
+}
+
 void fail(writer_pointer self, const caf::error& err) {
   auto& st = self->state;
   st.failed = true;
@@ -131,6 +164,7 @@ void drain(writer_pointer self) {
       for (const auto& [channel, cp] : reached)
         if (auto err = st.cfg->db->put_intent(st.cfg->task_id, channel, cp.offset))
           return fail(self, err);
+    auto complete = complete_positions(st, ready);
     st.last_apply = self->clock().now();
     if (auto err = st.cfg->target->apply(ready, st.replay_until))
       return fail(self, err);
@@ -146,9 +180,10 @@ void drain(writer_pointer self) {
       }
     }
     std::vector<checkpoint> progress;
-    for (auto& [channel, cp] : reached)
+    for (auto& [channel, cp] : complete)
       progress.push_back(std::move(cp));
-    self->send(st.owner, atom::progress_v, std::move(progress));
+    if (!progress.empty())
+      self->send(st.owner, atom::progress_v, std::move(progress));
     if (st.reader)
       self->send(st.reader, atom::credit_v, bytes);
   }

@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 
 namespace cdc {
 
@@ -99,6 +100,13 @@ struct writer_state {
     std::chrono::steady_clock::time_point seen;
   };
   std::map<std::string, channel_clock> clocks;
+  /// Per DML channel, for its checkpoints (complete_positions): the newest time of a record
+  /// applied, and the last position applied.
+  struct channel_track {
+    uint64_t newest_record = 0;
+    std::optional<checkpoint> last;
+  };
+  std::map<std::string, channel_track> tracks;
   uint64_t held_bytes = 0;
   /// Per channel: records up to this offset may be on the target already (from the intents
   /// of the previous run).

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -208,4 +209,46 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a_writer_whose_target_refuses_to_start_r
                 caf::after(std::chrono::seconds{0}) >> [] {});
   CHECK(reason.find("the target refuses replicated messages") != std::string::npos);
   CHECK(*idle_calls == 0);
+}
+
+namespace {
+
+/// The checkpoints the writer reported to its task (the fixture's actor) since the last call,
+/// as "topic@offset"; credit for the reader (the same actor) is skipped.
+strings reported_progress(writer_fixture& f) {
+  strings result;
+  bool more = true;
+  while (more)
+    f.self->receive(
+        [&](atom::progress, std::vector<checkpoint>& cps) {
+          for (const auto& cp : cps)
+            result.push_back(cp.channel + "@" + std::to_string(cp.offset));
+        },
+        [](atom::credit, uint64_t) {},
+        caf::after(std::chrono::seconds{0}) >> [&] { more = false; });
+  return result;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(writer_fixture, "a_checkpoint_never_splits_one_source_time") {
+  // An upsert: Insert at 100, then a TimeTick that lags behind it, then its Delete at 100 in
+  // the next batch. A checkpoint after the Insert would let a restart replay the Delete alone.
+  deliver({make(pb::common::Insert, dml_0, 1, 100), make(pb::common::TimeTick, dml_0, 2, 95)});
+  CHECK(got->applied == strings{dml_0 + "@1"});
+  CHECK(reported_progress(*this).empty());
+  // the Delete completes time 100 only once something younger follows
+  deliver({make(pb::common::Delete, dml_0, 3, 100)});
+  CHECK(reported_progress(*this).empty());
+  deliver({make(pb::common::Insert, dml_0, 4, 110), make(pb::common::Insert, dml_0, 5, 110)});
+  CHECK(reported_progress(*this) == strings{dml_0 + "@3"});
+  // a TimeTick not older than every record applied: all of it is complete
+  deliver({make(pb::common::TimeTick, dml_0, 6, 110)});
+  CHECK(reported_progress(*this) == strings{dml_0 + "@6"});
+  // the replicate channel: each DDL is complete
+  deliver({make(pb::common::TimeTick, dml_0, 7, 500), make(pb::common::TimeTick, dml_1, 1, 500),
+           make(pb::common::CreateIndex, replicate, 9, 120)});
+  auto last = reported_progress(*this);
+  CHECK(std::find(last.begin(), last.end(), replicate + "@9") != last.end());
+  CHECK(std::find(last.begin(), last.end(), dml_0 + "@7") != last.end());
 }
