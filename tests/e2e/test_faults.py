@@ -202,3 +202,44 @@ def test_delete_answers_while_the_target_is_down(env, standby, cdc, names):
     finally:
         fx.start("standby")
     report(f"[fault delete] delete answered in {took:.2f}s with the standby down")
+
+
+def test_pause_resume_at_any_time(env, cdc, names, mode):
+    """Pause and resume again and again while the source inserts, deletes and upserts: each
+    pause cuts the batch in flight short wherever it is (between an upsert's Inserts and its
+    Delete too), each answer comes within a second, and the target ends equal."""
+    import random
+    import threading
+    task_id = start_mode_task(cdc, env, mode)
+    w = wl.Workload(env.source, names, seed=31)
+    c_int, c_str = wl.simple_collections(
+        w, created=lambda n: cdc.wait_collections(mode[1], task_id, n))
+    batch, batches = 1000, 9
+    errors = []
+
+    def produce():
+        try:
+            for i in range(batches):
+                wl.batch_step(w, c_int, c_str, i, batch)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    rng = random.Random(7)
+    cycles, slowest = 0, 0.0
+    try:
+        while producer.is_alive() and cycles < 40:
+            time.sleep(rng.uniform(0.1, 0.8))
+            slowest = max(slowest, timed("pause", lambda: cdc.pause(task_id)))
+            time.sleep(rng.uniform(0.0, 0.5))
+            slowest = max(slowest, timed("resume", lambda: cdc.resume(task_id)))
+            cycles += 1
+    finally:
+        producer.join()
+    assert not errors, errors
+    assert cycles >= 3, f"only {cycles} pause/resume cycles during the workload"
+    waited, rows = Replication(env, mode[1], cdc, task_id, {"default": names}).check()
+    report(f"[fault {mode[0]}, pause/resume at any time] {cycles} pause/resume cycles during "
+           f"{w.inserted} rows of inserts, deletes and upserts, slowest answer {slowest:.2f}s; "
+           f"equal {waited:.1f}s after the workload, {rows} rows compared row by row")
