@@ -162,6 +162,7 @@ void start_when_free(task_pointer self) {
     return;
   }
   start_pipeline(self);
+  st.started_at = self->clock().now();
   schedule_publication(self);
 }
 
@@ -185,9 +186,13 @@ void restart_later(task_pointer self, const std::string& reason) {
   auto& st = self->state;
   static const pipeline_config defaults;
   const auto& cfg = st.pipeline ? *st.pipeline : defaults;
+  // A pipeline that ran for a while before it failed starts a new series of restarts (its
+  // progress is no sign: TimeTicks move checkpoints while the target is down).
+  if (self->clock().now() - st.started_at > 2 * cfg.max_restart_delay)
+    st.restarts = 0;
   if (cfg.max_restarts > 0 && st.restarts >= cfg.max_restarts) {
     pause_on_failure(self, reason + " (the pipeline started again " + std::to_string(st.restarts) +
-                               " times without progress, retry.max_restarts; resume the task "
+                               " times in a row, retry.max_restarts; resume the task "
                                "once the cause is fixed)");
     return;
   }
@@ -286,7 +291,6 @@ task_actor::behavior_type task(task_pointer self, task_record record, std::share
         return caf::unit;
       },
       [=](atom::progress, std::vector<checkpoint>& reached) {
-        self->state.restarts = 0;
         for (auto& cp : reached) {
           if (auto err = self->state.db->put_checkpoint(id_of(self), cp)) {
             pause_on_failure(self, message_of(err));

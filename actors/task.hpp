@@ -45,10 +45,11 @@ struct pipeline_config {
       spawn_writer;
   /// Backoff of the pipeline's restarts after a passing failure (a server of the chain
   /// down): the first after `restart_delay`, then twice as long each time, at most
-  /// `max_restart_delay`; back to the first once the pipeline makes progress again.
+  /// `max_restart_delay`; back to the first once a pipeline ran 2 * max_restart_delay.
   std::chrono::milliseconds restart_delay{1000};
   std::chrono::milliseconds max_restart_delay{30000};
-  /// Restarts in a row without progress before the task pauses instead; 0 = no limit.
+  /// Restarts in a row (each pipeline failing within 2 * max_restart_delay of its start)
+  /// before the task pauses instead; 0 = no limit.
   int max_restarts = 0;
   /// Where tasks publish lag and positions; optional.
   std::shared_ptr<metrics::registry> metrics;
@@ -70,10 +71,12 @@ struct task_actor_state {
   /// are gone, so that two writers never write to the target at once.
   std::set<caf::actor_addr> stopping_writers;
   /// A restart after a passing failure waits for its timer (the one numbered
-  /// restart_generation); `restarts` in a row without progress set its backoff.
+  /// restart_generation); `restarts` in a row (each pipeline failing soon after it started)
+  /// set its backoff.
   bool restart_pending = false;
   uint64_t restart_generation = 0;
   int restarts = 0;
+  caf::actor_clock::time_point started_at;
   /// The once-a-second publication of lag and progress is scheduled.
   bool publishing = false;
 };

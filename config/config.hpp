@@ -52,7 +52,8 @@ struct server_config {
   int64_t retry_max_backoff_ms = 10000;
   int64_t restart_delay_ms = 1000;
   int64_t max_restart_delay_ms = 30000;
-  /// Restarts in a row without progress before the task pauses; 0 = no limit.
+  /// Restarts in a row (each pipeline failing soon after its start) before the task pauses;
+  /// 0 = no limit.
   int64_t max_restarts = 0;
 };
 

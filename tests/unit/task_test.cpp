@@ -37,10 +37,11 @@ struct task_fixture : test::actor_fixture {
     return task_state::initial;
   }
 
-  task_actor spawn_task(task_state state) {
+  task_actor spawn_task(task_state state,
+                        std::shared_ptr<const pipeline_config> pipeline = nullptr) {
     task_record record{test::sample_spec("t1"), state, {}};
     REQUIRE_FALSE(db->put_task(record));
-    auto handle = sys.spawn(task, record, db, caf::actor_cast<supervisor_actor>(self), nullptr);
+    auto handle = sys.spawn(task, record, db, caf::actor_cast<supervisor_actor>(self), pipeline);
     sched.run();
     spawned.push_back(handle);
     return handle;
@@ -106,6 +107,51 @@ TEST_CASE_FIXTURE(task_fixture, "pipeline_failure_pauses_the_task_with_the_reaso
   CHECK(tasks->front().state == task_state::paused);
   CHECK(tasks->front().reason == "topic x offset 3: not a protobuf message");
   CHECK(last_report() == task_state::paused);
+}
+
+TEST_CASE_FIXTURE(task_fixture, "retryable_failures_restart_until_max_restarts_in_a_row") {
+  // No writer is spawned (no spawn_writer): the restarts themselves are under test.
+  auto pipeline = std::make_shared<pipeline_config>();
+  pipeline->restart_delay = std::chrono::seconds{1};
+  pipeline->max_restart_delay = std::chrono::seconds{4};
+  pipeline->max_restarts = 2;
+  auto t = spawn_task(task_state::running, pipeline);
+  CHECK(last_report() == task_state::running);
+  auto fail_again = [&] {
+    self->send(t, atom::failure_v, std::string{"target down"}, true);
+    sched.run();
+  };
+  fail_again(); // restart 1
+  CHECK_FALSE(last_report().has_value());
+  CHECK(stored_state("t1") == task_state::running);
+  sched.advance_time(std::chrono::seconds{1});
+  sched.run();
+  fail_again(); // restart 2
+  CHECK(stored_state("t1") == task_state::running);
+  // a pipeline that ran long enough (more than 2 * max_restart_delay) starts a new series
+  sched.advance_time(std::chrono::seconds{2});
+  sched.run();
+  sched.advance_time(std::chrono::seconds{10});
+  sched.run();
+  fail_again();
+  CHECK(stored_state("t1") == task_state::running);
+  sched.advance_time(std::chrono::seconds{1});
+  sched.run();
+  fail_again();
+  CHECK(stored_state("t1") == task_state::running);
+  sched.advance_time(std::chrono::seconds{2});
+  sched.run();
+  fail_again(); // third in a row: pauses, saying why
+  auto tasks = db->load_tasks();
+  REQUIRE(tasks);
+  CHECK(tasks->front().state == task_state::paused);
+  CHECK(tasks->front().reason.find("target down") != std::string::npos);
+  CHECK(tasks->front().reason.find("retry.max_restarts") != std::string::npos);
+  // a failure that a later try cannot fix pauses at once (the other test); resume clears
+  CHECK_FALSE(ask_void(t, atom::resume_v));
+  CHECK(stored_state("t1") == task_state::running);
+  fail_again();
+  CHECK(stored_state("t1") == task_state::running);
 }
 
 TEST_CASE_FIXTURE(task_fixture, "task_terminates_on_shutdown") {
