@@ -95,8 +95,6 @@ std::vector<wal::event> take_ready(writer_pointer self, uint64_t& bytes) {
   return ready;
 }
 
-/// Stops applying for good. The task hears why, unless it stopped the writer itself: then
-/// the batch in flight was cut short on purpose, and the next writer replays it.
 /// The checkpoints that `applied` (in WAL order per channel) allows: per channel, the last
 /// position after which nothing more of a source time already applied can follow. Milvus
 /// writes an upsert as Inserts and then a Delete at one time, and splits a large Insert into
@@ -130,6 +128,8 @@ std::map<std::string, checkpoint> complete_positions(writer_state& st,
   return result;
 }
 
+/// Stops applying for good. The task hears why, unless it stopped the writer itself: then
+/// the batch in flight was cut short on purpose, and the next writer replays it.
 void fail(writer_pointer self, const caf::error& err) {
   auto& st = self->state;
   st.failed = true;
