@@ -11,6 +11,8 @@ cannot write while its WAL is down, so the source writes once it is back.
 Longer and harsher combinations: tests/e2e/faults_long.sh.
 """
 import os
+import random
+import threading
 import time
 import uuid
 
@@ -161,14 +163,14 @@ def impatient(env, request):
     server.stop()
 
 
-def down_past_the_retries(cdc, name):
+def down_past_the_retries(cdc, task_id, name):
     """The target down longer than the retries of a call: the task stays Running and its
     pipeline starts again from the checkpoints until the target is back."""
     def fault(during):
         fx.kill(name)
         during()
         time.sleep(OUTAGE)
-        cdc.require_running(cdc.task_ids[0])
+        cdc.require_running(task_id)
         up = fx.start(name)
         restarts = len(cdc.log_lines("starts again from the checkpoints"))
         assert restarts >= 1, "the retries were not used up: the test proves nothing"
@@ -180,9 +182,8 @@ def down_past_the_retries(cdc, name):
 def test_target_down_past_the_retries(env, impatient, names, mode):
     task_id = start_mode_task(impatient, env, mode,
                               milvus_connect_param={"uri": mode[1].uri, "connect_timeout": 2})
-    impatient.task_ids = [task_id]
     run_with_fault(env, impatient, mode[1], task_id, names,
-                   down_past_the_retries(impatient, mode[2]),
+                   down_past_the_retries(impatient, task_id, mode[2]),
                    f"{mode[0]}, {mode[2]} down past the retries")
 
 
@@ -208,8 +209,6 @@ def test_pause_resume_at_any_time(env, cdc, names, mode):
     """Pause and resume again and again while the source inserts, deletes and upserts: each
     pause cuts the batch in flight short wherever it is (between an upsert's Inserts and its
     Delete too), each answer comes within a second, and the target ends equal."""
-    import random
-    import threading
     task_id = start_mode_task(cdc, env, mode)
     w = wl.Workload(env.source, names, seed=31)
     c_int, c_str = wl.simple_collections(
