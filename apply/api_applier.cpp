@@ -46,7 +46,7 @@ caf::error api_applier::settle(const milvus::write_status& status) {
   return {};
 }
 
-caf::expected<const std::optional<transform::collection_info>*>
+caf::expected<std::optional<transform::collection_info>*>
 api_applier::collection_of(const wal::event& e) {
   if (auto it = collections_.find(e.collection_id); it != collections_.end())
     return &it->second;
@@ -181,6 +181,10 @@ caf::error api_applier::apply_collection(const wal::event* first, const wal::eve
   if (!**entry)
     return {}; // not selected
   auto& info = ***entry;
+  for (auto* e = first; e != last; ++e)
+    if (auto err = follow_name(source_, names_, info, other_names_[info.id], e->collection_name,
+                               [&](const transform::ddl& request) { return execute(request); }))
+      return err;
   auto opts = options_;
   opts.inserts_as_upserts = replay;
   auto ops = transform::plan(std::span<const wal::event>{first, last}, info, names_, opts);
@@ -211,6 +215,7 @@ caf::error api_applier::apply_collection(const wal::event* first, const wal::eve
     if (e->type == pb::common::DropCollection) {
       collections_.erase(e->collection_id);
       partitions_.erase(e->collection_id);
+      other_names_.erase(e->collection_id);
     }
   return {};
 }
@@ -233,10 +238,7 @@ caf::error api_applier::ensure_partition(const transform::collection_info& info,
 }
 
 caf::error api_applier::sync_partitions(const std::string& db, const std::string& name) {
-  const transform::collection_info* info = nullptr;
-  for (const auto& [id, entry] : collections_)
-    if (entry && entry->db_name == db && entry->name == name)
-      info = &*entry;
+  const auto* info = find(db, name);
   if (info == nullptr)
     return {}; // nothing of it applied yet: its CreateCollection brings the partitions
   auto names = source_.partitions(db, name);
@@ -256,13 +258,50 @@ std::vector<std::string> api_applier::channels_before(const wal::event& ddl) {
   return cdc::channels_before(spec_, source_, replicate_channel_, ddl);
 }
 
+transform::collection_info* api_applier::find(const std::string& db, const std::string& name) {
+  for (auto& [id, entry] : collections_)
+    if (entry && entry->db_name == db && entry->name == name)
+      return &*entry;
+  return nullptr;
+}
+
+caf::error api_applier::follow_names_of(const wal::event& ddl) {
+  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
+  std::vector<std::string> named;
+  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
+    named.assign(flush->collection_names().begin(), flush->collection_names().end());
+  else if (!ddl.collection_name.empty() && ddl.type != pb::common::RenameCollection)
+    named.push_back(ddl.collection_name);
+  for (const auto& name : named) {
+    if (find(db, name) != nullptr)
+      continue;
+    auto described = source_.describe(db, name);
+    if (!described) {
+      if (retryable(described.error()))
+        return described.error();
+      continue; // gone since: the DDL goes as it is
+    }
+    auto it = collections_.find(described->id);
+    if (it == collections_.end() || !it->second)
+      continue;
+    if (auto err = follow_name(source_, names_, *it->second, other_names_[described->id], name,
+                               [&](const transform::ddl& request) { return execute(request); },
+                               &*described))
+      return err;
+  }
+  return {};
+}
+
 caf::error api_applier::apply_ddl(const wal::event& e) {
   auto request = transform::ddl_request(e, names_);
   if (!request)
     return request.error();
-  if (!replicates_ddl(spec_, e))
-    return {};
+  if (auto err = follow_names_of(e))
+    return err;
   std::string db = e.db_name.empty() ? std::string{default_database} : e.db_name;
+  // A collection the task follows under a name it did not select (renamed on the source).
+  if (!replicates_ddl(spec_, e) && (e.collection_name.empty() || !find(db, e.collection_name)))
+    return {};
   // Milvus drops a collection's data asynchronously: the DropCollection of the last
   // collections of a database can reach the WAL after the DropDatabase. The source refuses to
   // drop a database with collections, so they are gone there: drop them here first.

@@ -36,8 +36,14 @@ public:
 private:
   /// The cache entry of the collection of a DML-channel event: from its CreateCollection
   /// message, else from the source's DescribeCollection. nullopt: not replicated by this task.
-  caf::expected<const std::optional<transform::collection_info>*>
-  collection_of(const wal::event& e);
+  caf::expected<std::optional<transform::collection_info>*> collection_of(const wal::event& e);
+
+  /// The replicated collection named `name` in database `db` (its source name), or nullptr.
+  transform::collection_info* find(const std::string& db, const std::string& name);
+
+  /// Before a replicate-channel DDL: a collection it names by a name not known here may have
+  /// been renamed on the source, or be named through an alias (follow_name).
+  caf::error follow_names_of(const wal::event& ddl);
 
   /// Keeps the Inserts of the newest timestamp of `e`'s channel (see recent_inserts_).
   void remember(const wal::event& e);
@@ -83,6 +89,9 @@ private:
     std::vector<wal::event> inserts;
   };
   std::map<std::string, recent_inserts> recent_inserts_;
+  /// Source collection id -> the other names events gave it, looked up at the source once
+  /// (aliases, names before a rename).
+  std::map<int64_t, std::set<std::string>> other_names_;
   /// Source collection id -> user partitions known to exist on the target.
   std::map<int64_t, std::set<std::string>> partitions_;
   std::shared_ptr<metrics::registry> metrics_;

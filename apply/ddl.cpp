@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace cdc {
 
 namespace pb = ::milvus::proto;
@@ -77,6 +79,63 @@ std::vector<std::string> channels_before(const task_spec& spec, milvus::source_c
   return channels;
 }
 
+caf::error follow_name(milvus::source_client& source, const transform::name_mapper& names,
+                       transform::collection_info& info, std::set<std::string>& checked,
+                       const std::string& seen,
+                       const std::function<caf::error(const transform::ddl&)>& run,
+                       const milvus::source_collection* described) {
+  if (seen.empty() || seen == info.name || checked.contains(seen))
+    return {};
+  std::optional<milvus::source_collection> asked;
+  if (described == nullptr) {
+    auto now = source.describe(info.id);
+    if (!now) {
+      if (retryable(now.error()))
+        return now.error(); // the source is down: look again when it is back
+      spdlog::debug("collection {} ({}.{}) named {}: the source does not describe it ({}); "
+                    "its name stays",
+                    info.id, info.db_name, info.name, seen, message_of(now.error()));
+      checked.insert(seen);
+      return {};
+    }
+    asked = std::move(*now);
+    described = &*asked;
+  }
+  const bool is_alias = std::find(described->aliases.begin(), described->aliases.end(), seen) !=
+                     described->aliases.end();
+  if (described->name != info.name) {
+    spdlog::info("collection {}.{} was renamed {} on the source (Milvus writes no record of "
+                 "it; seen from the name {}): renaming it on the target",
+                 info.db_name, info.name, described->name, seen);
+    if (auto err = run(transform::rename_collection_request(info.db_name, info.name,
+                                                            described->name, names)))
+      return err;
+    info.name = described->name;
+  } else if (!is_alias && seen != info.name) {
+    // A name it had before: known here by its name now (described at a restart, the rename
+    // found from a later event), the target may still have the old one. The target mirrors
+    // the source up to this event, when the collection had that name: renaming that name
+    // is right, and a target without it (renamed before a crash) answers not found.
+    spdlog::info("collection {}.{} was called {} before (an event written under that name): "
+                 "renaming it on the target if it still has that name",
+                 info.db_name, info.name, seen);
+    if (auto err =
+            run(transform::rename_collection_request(info.db_name, seen, info.name, names)))
+      return err;
+  }
+  for (const auto& alias : described->aliases) {
+    if (checked.contains(alias))
+      continue;
+    spdlog::info("collection {}.{} has the alias {} on the source: creating it on the target",
+                 info.db_name, info.name, alias);
+    if (auto err = run(transform::create_alias_request(info, alias, names)))
+      return err;
+    checked.insert(alias);
+  }
+  checked.insert(seen);
+  return {};
+}
+
 milvus::write_status call_ddl(milvus::target_writer& target, const transform::ddl& request) {
   using namespace pb::common;
   namespace mpb = pb::milvus;
@@ -85,6 +144,16 @@ milvus::write_status call_ddl(milvus::target_writer& target, const transform::dd
     return target.create_collection(*request.as<mpb::CreateCollectionRequest>());
   case DropCollection:
     return target.drop_collection(*request.as<mpb::DropCollectionRequest>());
+  case RenameCollection:
+    return target.rename_collection(*request.as<mpb::RenameCollectionRequest>());
+  case AlterCollection:
+    return target.alter_collection(*request.as<mpb::AlterCollectionRequest>());
+  case CreateAlias:
+    return target.create_alias(*request.as<mpb::CreateAliasRequest>());
+  case DropAlias:
+    return target.drop_alias(*request.as<mpb::DropAliasRequest>());
+  case AlterAlias:
+    return target.alter_alias(*request.as<mpb::AlterAliasRequest>());
   case CreatePartition:
     return target.create_partition(*request.as<mpb::CreatePartitionRequest>());
   case DropPartition:

@@ -9,6 +9,8 @@
 #include "transform/convert.hpp"
 #include "wal/decode.hpp"
 
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,20 @@ bool replicates_ddl(const task_spec& spec, const wal::event& e);
 std::vector<std::string> channels_before(const task_spec& spec, milvus::source_client& source,
                                          const std::string& replicate_channel,
                                          const wal::event& ddl);
+
+/// Milvus 2.3.5 writes no record of a rename or of an alias: an event carries the name the
+/// client used, the new name after a rename, an alias when written through one. Once per
+/// name an event gives a collection other than its known name (`checked` holds those looked
+/// at), this asks the source what the collection is called now (or takes `described`, that
+/// answer already at hand) and has the target follow: `run` gets the RenameCollection when
+/// the name changed (then `info.name` is the new name) and a CreateAlias per alias. The
+/// name is then in `checked`. Error only from `run` or when the source is down (retryable);
+/// a collection the source no longer has keeps its name.
+caf::error follow_name(milvus::source_client& source, const transform::name_mapper& names,
+                       transform::collection_info& info, std::set<std::string>& checked,
+                       const std::string& seen,
+                       const std::function<caf::error(const transform::ddl&)>& run,
+                       const milvus::source_collection* described = nullptr);
 
 /// Calls the RPC of `request` on the target. A type without an RPC here is logged and
 /// counts as applied.

@@ -254,6 +254,17 @@ replicate_applier::collection_of(const wal::event& e) {
   // A standby dates the collection by msgTimestamp: its CreateCollection's own time, or just
   // before the first record that names a collection created before the task saw it.
   auto created = e.type == pb::common::CreateCollection ? e.timestamp : e.timestamp - 1;
+  // Described under a newer name than the event's (renamed since; the pipeline started
+  // again): the target may have it under the event's name, to be renamed rather than a
+  // second, empty collection created beside it.
+  if (described && e.type != pb::common::CreateCollection && !e.collection_name.empty()) {
+    auto& checked = other_names_[e.collection_id];
+    if (auto err = follow_name(
+            source_, names_, *info, checked, e.collection_name,
+            [&](const transform::ddl& request) { return call_replicated(request, created); },
+            &*described))
+      return err;
+  }
   auto entry = to_target(std::move(*info), created);
   if (!entry)
     return entry.error();
@@ -549,6 +560,7 @@ caf::error replicate_applier::apply_drop_collection(const wal::event& e, collect
   spdlog::info("task {}: collection {} dropped", spec_.task_id, e.collection_id);
   dropped_.insert(e.collection_id);
   collections_.erase(e.collection_id);
+  other_names_.erase(e.collection_id);
   return {};
 }
 
@@ -575,12 +587,60 @@ std::vector<std::string> replicate_applier::channels_before(const wal::event& dd
   return cdc::channels_before(spec_, source_, replicate_channel_, ddl);
 }
 
-caf::error replicate_applier::sync_partitions(const std::string& db, const std::string& name,
-                                              uint64_t ts) {
-  collection_entry* entry = nullptr;
+replicate_applier::collection_entry* replicate_applier::find(const std::string& db,
+                                                            const std::string& name) {
   for (auto& [id, slot] : collections_)
     if (slot && slot->source.db_name == db && slot->source.name == name)
-      entry = &*slot;
+      return &*slot;
+  return nullptr;
+}
+
+caf::error replicate_applier::follow(collection_entry& entry, const std::string& seen,
+                                     uint64_t ts, const milvus::source_collection* described) {
+  auto before = entry.source.name;
+  if (auto err = follow_name(
+          source_, names_, entry.source, other_names_[entry.source.id], seen,
+          [&](const transform::ddl& request) {
+            // What went before the rename on the DML channels reaches the target first.
+            if (auto pending = send_pending())
+              return pending;
+            return call_replicated(request, ts);
+          },
+          described))
+    return err;
+  if (entry.source.name != before)
+    entry.target.name = names_.collection(entry.source.db_name, entry.source.name);
+  return {};
+}
+
+caf::error replicate_applier::follow_names_of(const wal::event& ddl) {
+  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
+  std::vector<std::string> named;
+  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
+    named.assign(flush->collection_names().begin(), flush->collection_names().end());
+  else if (!ddl.collection_name.empty() && ddl.type != pb::common::RenameCollection)
+    named.push_back(ddl.collection_name);
+  for (const auto& name : named) {
+    if (find(db, name) != nullptr)
+      continue;
+    auto described = source_.describe(db, name);
+    if (!described) {
+      if (retryable(described.error()))
+        return described.error();
+      continue; // gone since: the DDL goes as it is
+    }
+    auto it = collections_.find(described->id);
+    if (it == collections_.end() || !it->second)
+      continue;
+    if (auto err = follow(*it->second, name, ddl.timestamp, &*described))
+      return err;
+  }
+  return {};
+}
+
+caf::error replicate_applier::sync_partitions(const std::string& db, const std::string& name,
+                                              uint64_t ts) {
+  auto* entry = find(db, name);
   if (entry == nullptr)
     return {}; // nothing of it applied yet: its CreateCollection brings the partitions
   auto partitions = source_.partitions(db, name);
@@ -597,7 +657,11 @@ caf::error replicate_applier::sync_partitions(const std::string& db, const std::
 }
 
 caf::error replicate_applier::apply_ddl(const wal::event& e) {
-  if (!replicates_ddl(spec_, e))
+  if (auto err = follow_names_of(e))
+    return err;
+  std::string db = e.db_name.empty() ? std::string{default_database} : e.db_name;
+  // A collection the task follows under a name it did not select (renamed on the source).
+  if (!replicates_ddl(spec_, e) && (e.collection_name.empty() || !find(db, e.collection_name)))
     return {};
   auto request = transform::ddl_request(e, names_);
   if (!request)
@@ -605,7 +669,6 @@ caf::error replicate_applier::apply_ddl(const wal::event& e) {
   // What went before it on the DML channels reaches the target first.
   if (auto err = send_pending())
     return err;
-  std::string db = e.db_name.empty() ? std::string{default_database} : e.db_name;
   if (e.type == pb::common::DropDatabase) {
     // Milvus drops a collection's data asynchronously: the DropCollection of the last
     // collections of a database can reach the WAL after the DropDatabase. The source refuses
@@ -623,6 +686,7 @@ caf::error replicate_applier::apply_ddl(const wal::event& e) {
         return err;
       dropped_.insert(id);
       collections_.erase(id);
+      other_names_.erase(id);
     }
   } else if (const auto* flush = e.as<pb::milvus::FlushRequest>()) {
     for (const auto& name : flush->collection_names())
@@ -662,6 +726,9 @@ caf::error replicate_applier::apply(const std::vector<wal::event>& events,
     if (*entry != nullptr && e.body == nullptr)
       return make_error(ec::internal, where(e) + ": " + wal::type_name(e.type) +
                                           " of a replicated collection was not decoded");
+    if (*entry != nullptr)
+      if (auto err = follow(**entry, e.collection_name, e.timestamp))
+        return err;
     caf::error err;
     switch (e.type) {
     case pb::common::Insert:

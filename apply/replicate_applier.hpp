@@ -111,6 +111,18 @@ private:
   /// it. nullptr: not replicated by this task (or dropped).
   caf::expected<collection_entry*> collection_of(const wal::event& e);
 
+  /// The replicated collection named `name` in database `db` (its source name), or nullptr.
+  collection_entry* find(const std::string& db, const std::string& name);
+
+  /// Has the target follow a rename or alias an event's name `seen` shows (follow_name),
+  /// the DDL at source time `ts`.
+  caf::error follow(collection_entry& entry, const std::string& seen, uint64_t ts,
+                    const milvus::source_collection* described = nullptr);
+
+  /// Before a replicate-channel DDL: a collection it names by a name not known here may have
+  /// been renamed on the source, or be named through an alias.
+  caf::error follow_names_of(const wal::event& ddl);
+
   /// Creates the collection on the target (idempotent) and describes it there.
   caf::expected<collection_entry> to_target(transform::collection_info source, uint64_t ts);
 
@@ -187,6 +199,8 @@ private:
   std::shared_ptr<wal::collection_filter> skip_;
   /// Source collection id -> entry; nullopt when not replicated.
   std::map<int64_t, std::optional<collection_entry>> collections_;
+  /// Source collection id -> the other names events gave it, looked up at the source once.
+  std::map<int64_t, std::set<std::string>> other_names_;
   /// Source collections dropped: their later events are ignored.
   std::set<int64_t> dropped_;
   /// Per source DML channel: the Inserts of the newest source time, as sent to the target.

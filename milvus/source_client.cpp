@@ -110,6 +110,7 @@ caf::expected<source_collection> source_client::describe(pb::DescribeCollectionR
                                  resp.virtual_channel_names().end());
   result.physical_channels.assign(resp.physical_channel_names().begin(),
                                   resp.physical_channel_names().end());
+  result.aliases.assign(resp.aliases().begin(), resp.aliases().end());
   return result;
 }
 

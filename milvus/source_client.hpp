@@ -30,6 +30,8 @@ struct source_collection {
   ::milvus::proto::schema::CollectionSchema schema;
   std::vector<std::string> virtual_channels;
   std::vector<std::string> physical_channels;
+  /// Other names of the collection (CreateAlias).
+  std::vector<std::string> aliases;
 };
 
 class source_client {

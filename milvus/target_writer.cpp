@@ -468,6 +468,44 @@ write_status target_writer::drop_collection(const mpb::DropCollectionRequest& re
   return CDC_STATUS_CALL(DropCollection, spec, request);
 }
 
+write_status target_writer::rename_collection(const mpb::RenameCollectionRequest& request) {
+  const auto& new_db = request.newdbname().empty() ? request.db_name() : request.newdbname();
+  call_spec spec{"RenameCollection",
+                 collection_object(request.db_name(), request.oldname()) + " to " +
+                     collection_object(new_db, request.newname()),
+                 request.db_name(), call_spec::kind::drop};
+  return CDC_STATUS_CALL(RenameCollection, spec, request);
+}
+
+write_status target_writer::alter_collection(const mpb::AlterCollectionRequest& request) {
+  call_spec spec{"AlterCollection",
+                 collection_object(request.db_name(), request.collection_name()),
+                 request.db_name()};
+  return CDC_STATUS_CALL(AlterCollection, spec, request);
+}
+
+write_status target_writer::create_alias(const mpb::CreateAliasRequest& request) {
+  call_spec spec{"CreateAlias",
+                 "alias " + request.alias() + " of " +
+                     collection_object(request.db_name(), request.collection_name()),
+                 request.db_name(), call_spec::kind::create};
+  return CDC_STATUS_CALL(CreateAlias, spec, request);
+}
+
+write_status target_writer::drop_alias(const mpb::DropAliasRequest& request) {
+  call_spec spec{"DropAlias", "alias " + request.alias() + " in database " + request.db_name(),
+                 request.db_name(), call_spec::kind::drop};
+  return CDC_STATUS_CALL(DropAlias, spec, request);
+}
+
+write_status target_writer::alter_alias(const mpb::AlterAliasRequest& request) {
+  call_spec spec{"AlterAlias",
+                 "alias " + request.alias() + " to " +
+                     collection_object(request.db_name(), request.collection_name()),
+                 request.db_name()};
+  return CDC_STATUS_CALL(AlterAlias, spec, request);
+}
+
 write_status target_writer::create_partition(const mpb::CreatePartitionRequest& request) {
   call_spec spec{
       "CreatePartition",

@@ -168,6 +168,16 @@ public:
   write_status create_collection(const ::milvus::proto::milvus::CreateCollectionRequest& request);
   /// DropCollection; "not found" -> did_not_exist.
   write_status drop_collection(const ::milvus::proto::milvus::DropCollectionRequest& request);
+  /// RenameCollection; the old name "not found" -> did_not_exist (a replay: renamed before).
+  write_status rename_collection(const ::milvus::proto::milvus::RenameCollectionRequest& request);
+  /// AlterCollection (collection properties).
+  write_status alter_collection(const ::milvus::proto::milvus::AlterCollectionRequest& request);
+  /// CreateAlias; "already exists" -> already_existed.
+  write_status create_alias(const ::milvus::proto::milvus::CreateAliasRequest& request);
+  /// DropAlias; "not found" -> did_not_exist.
+  write_status drop_alias(const ::milvus::proto::milvus::DropAliasRequest& request);
+  /// AlterAlias (points an alias at another collection).
+  write_status alter_alias(const ::milvus::proto::milvus::AlterAliasRequest& request);
 
   // -- partitions --------------------------------------------------------------------------
 

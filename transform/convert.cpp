@@ -725,6 +725,24 @@ ddl drop_collection_request(const collection_info& collection, const name_mapper
   return make_ddl(pb::common::DropCollection, std::move(req));
 }
 
+ddl rename_collection_request(std::string_view db, std::string_view old_name,
+                              std::string_view new_name, const name_mapper& names) {
+  auto req = std::make_shared<mpb::RenameCollectionRequest>();
+  req->set_db_name(names.db(db));
+  req->set_oldname(names.collection(db, old_name));
+  req->set_newname(names.collection(db, new_name));
+  return make_ddl(pb::common::RenameCollection, std::move(req));
+}
+
+ddl create_alias_request(const collection_info& collection, std::string_view alias,
+                         const name_mapper& names) {
+  auto req = std::make_shared<mpb::CreateAliasRequest>();
+  req->set_db_name(names.db(collection.db_name));
+  req->set_collection_name(names.collection(collection.db_name, collection.name));
+  req->set_alias(std::string{alias});
+  return make_ddl(pb::common::CreateAlias, std::move(req));
+}
+
 ddl create_partition_request(const collection_info& collection, std::string_view partition,
                              const name_mapper& names) {
   auto req = std::make_shared<mpb::CreatePartitionRequest>();

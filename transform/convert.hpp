@@ -229,6 +229,15 @@ caf::expected<ddl> ddl_request(const wal::event& ev, const name_mapper& names);
 /// milvus.DropCollectionRequest for a collection.
 ddl drop_collection_request(const collection_info& collection, const name_mapper& names);
 
+/// milvus.RenameCollectionRequest from source name `old_name` to `new_name` in source
+/// database `db`: Milvus 2.3.5 writes no record of a rename, the writer finds it.
+ddl rename_collection_request(std::string_view db, std::string_view old_name,
+                              std::string_view new_name, const name_mapper& names);
+
+/// milvus.CreateAliasRequest of alias `alias` for a collection.
+ddl create_alias_request(const collection_info& collection, std::string_view alias,
+                         const name_mapper& names);
+
 /// milvus.CreatePartitionRequest / DropPartitionRequest / ReleasePartitionsRequest of
 /// partition `partition` of a collection.
 ddl create_partition_request(const collection_info& collection, std::string_view partition,
