@@ -284,9 +284,9 @@ caf::error api_applier::follow_names_of(const wal::event& ddl) {
     auto it = collections_.find(described->id);
     if (it == collections_.end() || !it->second)
       continue;
-    if (auto err = follow_name(source_, names_, *it->second, other_names_[described->id], name,
-                               [&](const transform::ddl& request) { return execute(request); },
-                               &*described))
+    if (auto err = follow_name(
+            source_, names_, *it->second, other_names_[described->id], name,
+            [&](const transform::ddl& request) { return execute(request); }, &*described))
       return err;
   }
   return {};

@@ -102,13 +102,13 @@ caf::error follow_name(milvus::source_client& source, const transform::name_mapp
     described = &*asked;
   }
   const bool is_alias = std::find(described->aliases.begin(), described->aliases.end(), seen) !=
-                     described->aliases.end();
+                        described->aliases.end();
   if (described->name != info.name) {
     spdlog::info("collection {}.{} was renamed {} on the source (Milvus writes no record of "
                  "it; seen from the name {}): renaming it on the target",
                  info.db_name, info.name, described->name, seen);
-    if (auto err = run(transform::rename_collection_request(info.db_name, info.name,
-                                                            described->name, names)))
+    if (auto err = run(
+            transform::rename_collection_request(info.db_name, info.name, described->name, names)))
       return err;
     info.name = described->name;
   } else if (!is_alias && seen != info.name) {
@@ -119,8 +119,7 @@ caf::error follow_name(milvus::source_client& source, const transform::name_mapp
     spdlog::info("collection {}.{} was called {} before (an event written under that name): "
                  "renaming it on the target if it still has that name",
                  info.db_name, info.name, seen);
-    if (auto err =
-            run(transform::rename_collection_request(info.db_name, seen, info.name, names)))
+    if (auto err = run(transform::rename_collection_request(info.db_name, seen, info.name, names)))
       return err;
   }
   for (const auto& alias : described->aliases) {

@@ -31,6 +31,21 @@ bool says_gone(const caf::error& err) {
          text.find("not exist") != std::string::npos;
 }
 
+/// The target collection has the fields of the source's schema, by name (the system fields
+/// RowID/Timestamp of a schema from the WAL aside).
+bool same_fields(const pb::schema::CollectionSchema& source,
+                 const transform::target_collection& target) {
+  size_t user_fields = 0;
+  for (const auto& field : source.fields()) {
+    if (field.fieldid() < 100 && (field.name() == "RowID" || field.name() == "Timestamp"))
+      continue;
+    ++user_fields;
+    if (target.field_ids.count(field.name()) == 0)
+      return false;
+  }
+  return user_fields == target.field_ids.size();
+}
+
 std::string where(const wal::event& e) {
   return e.topic + " offset " + std::to_string(e.offset);
 }
@@ -185,12 +200,25 @@ replicate_applier::to_target(transform::collection_info source, uint64_t ts) {
     return create.error();
   auto& request = create->request;
   milvus::mark_replicated(request, ts);
-  if (auto err = settle(target_.create_collection(request)))
-    return err;
+  auto created = target_.create_collection(request);
   collection_entry entry;
   entry.source = std::move(source);
-  if (auto err = describe_target(entry))
-    return err;
+  if (!created.ok() && created.target_reason.find("different parameters") != std::string::npos) {
+    // Milvus 2.3.5 compares the whole collection, partitions and all: one the task made
+    // before (a partition created since, a rename followed) is refused although it is the
+    // same. Taken when its fields are the source's; anything else stays an error.
+    if (auto err = describe_target(entry))
+      return err;
+    if (!same_fields(entry.source.schema, entry.target))
+      return settle(created);
+    spdlog::info("task {}: {}.{} is already on the target with the same fields: taken as it is",
+                 spec_.task_id, entry.target.db_name, entry.target.name);
+  } else {
+    if (auto err = settle(created))
+      return err;
+    if (auto err = describe_target(entry))
+      return err;
+  }
   spdlog::info("task {}: {}.{} (source id {}) is {}.{} (id {}, channels {}) on the target",
                spec_.task_id, entry.source.db_name, entry.source.name, entry.source.id,
                entry.target.db_name, entry.target.name, entry.target.id,
@@ -588,15 +616,15 @@ std::vector<std::string> replicate_applier::channels_before(const wal::event& dd
 }
 
 replicate_applier::collection_entry* replicate_applier::find(const std::string& db,
-                                                            const std::string& name) {
+                                                             const std::string& name) {
   for (auto& [id, slot] : collections_)
     if (slot && slot->source.db_name == db && slot->source.name == name)
       return &*slot;
   return nullptr;
 }
 
-caf::error replicate_applier::follow(collection_entry& entry, const std::string& seen,
-                                     uint64_t ts, const milvus::source_collection* described) {
+caf::error replicate_applier::follow(collection_entry& entry, const std::string& seen, uint64_t ts,
+                                     const milvus::source_collection* described) {
   auto before = entry.source.name;
   if (auto err = follow_name(
           source_, names_, entry.source, other_names_[entry.source.id], seen,

@@ -478,8 +478,7 @@ write_status target_writer::rename_collection(const mpb::RenameCollectionRequest
 }
 
 write_status target_writer::alter_collection(const mpb::AlterCollectionRequest& request) {
-  call_spec spec{"AlterCollection",
-                 collection_object(request.db_name(), request.collection_name()),
+  call_spec spec{"AlterCollection", collection_object(request.db_name(), request.collection_name()),
                  request.db_name()};
   return CDC_STATUS_CALL(AlterCollection, spec, request);
 }
