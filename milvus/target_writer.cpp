@@ -474,7 +474,24 @@ write_status target_writer::rename_collection(const mpb::RenameCollectionRequest
                  collection_object(request.db_name(), request.oldname()) + " to " +
                      collection_object(new_db, request.newname()),
                  request.db_name(), call_spec::kind::drop};
-  return CDC_STATUS_CALL(RenameCollection, spec, request);
+  auto status = CDC_STATUS_CALL(RenameCollection, spec, request);
+  if (status.ok() || status.retryable || status.configuration)
+    return status;
+  // Milvus checks the new name before the old one: a rename applied before (a replay) is
+  // answered "duplicated new collection name". Done already when the old name is gone.
+  mpb::HasCollectionRequest has;
+  if (request.has_base())
+    *has.mutable_base() = request.base();
+  has.set_db_name(request.db_name());
+  has.set_collection_name(request.oldname());
+  auto exists = has_collection(has);
+  if (exists.ok() && !exists.value) {
+    status.outcome = write_outcome::did_not_exist;
+    status.message = "HasCollection does not find the old name (renamed before); the target "
+                     "answered RenameCollection with code " +
+                     std::to_string(status.milvus_code) + " \"" + status.target_reason + "\"";
+  }
+  return status;
 }
 
 write_status target_writer::alter_collection(const mpb::AlterCollectionRequest& request) {

@@ -550,6 +550,90 @@ TEST_CASE("target_writer_api_mode_on_milvus_lite") {
   api_scenario(required_env("LITE_URI"), false);
 }
 
+TEST_CASE("target_writer_rename_alias_and_alter_on_the_normal_milvus_target") {
+  // What a rename or an alias of the source becomes on the target (Milvus 2.4/2.5 write
+  // records of them; for 2.3.5 the server follows the names Inserts/Deletes carry).
+  const auto uri = required_env("TARGET_MILVUS_URI");
+  target_writer writer{params_for(uri)};
+  const std::string db = "default";
+  const auto first = unique("tw_rename_a_");
+  const auto renamed = first + "_b";
+  const auto other = unique("tw_rename_c_");
+  const auto alias = unique("tw_alias_");
+  latencies lat;
+  REQUIRE_WRITE_OK(lat(writer.create_collection(create_collection(db, first, false))));
+  REQUIRE_WRITE_OK(lat(writer.create_collection(create_collection(db, other, false))));
+  auto id_of = [&](const std::string& name) {
+    auto described = writer.describe_collection(named<mpb::DescribeCollectionRequest>(db, name));
+    INFO(name << ": " << described.status.message);
+    REQUIRE(described.ok());
+    return described.value.collectionid();
+  };
+  const auto first_id = id_of(first);
+  const auto other_id = id_of(other);
+
+  mpb::RenameCollectionRequest rename;
+  rename.set_db_name(db);
+  rename.set_oldname(first);
+  rename.set_newname(renamed);
+  REQUIRE_WRITE_OK(lat(writer.rename_collection(rename)));
+  CHECK(id_of(renamed) == first_id);
+  auto has_old = writer.has_collection(named<mpb::HasCollectionRequest>(db, first));
+  REQUIRE(has_old.ok());
+  CHECK_FALSE(has_old.value);
+  // Applied again (a replay): the old name is gone, nothing to do.
+  auto rename_again = writer.rename_collection(rename);
+  lat(rename_again);
+  INFO(rename_again.message);
+  CHECK(rename_again.ok());
+  CHECK(rename_again.outcome == write_outcome::did_not_exist);
+
+  mpb::CreateAliasRequest create_alias;
+  create_alias.set_db_name(db);
+  create_alias.set_collection_name(renamed);
+  create_alias.set_alias(alias);
+  REQUIRE_WRITE_OK(lat(writer.create_alias(create_alias)));
+  CHECK(id_of(alias) == first_id);
+  auto alias_again = writer.create_alias(create_alias);
+  lat(alias_again);
+  INFO(alias_again.message);
+  CHECK(alias_again.ok());
+
+  mpb::AlterAliasRequest alter_alias;
+  alter_alias.set_db_name(db);
+  alter_alias.set_collection_name(other);
+  alter_alias.set_alias(alias);
+  REQUIRE_WRITE_OK(lat(writer.alter_alias(alter_alias)));
+  CHECK(id_of(alias) == other_id);
+
+  mpb::AlterCollectionRequest alter;
+  alter.set_db_name(db);
+  alter.set_collection_name(other);
+  *alter.add_properties() = kv("collection.ttl.seconds", "3600");
+  REQUIRE_WRITE_OK(lat(writer.alter_collection(alter)));
+  auto described = writer.describe_collection(named<mpb::DescribeCollectionRequest>(db, other));
+  REQUIRE(described.ok());
+  bool has_ttl = false;
+  for (const auto& property : described.value.properties())
+    has_ttl = has_ttl || (property.key() == "collection.ttl.seconds" && property.value() == "3600");
+  CHECK(has_ttl);
+
+  mpb::DropAliasRequest drop_alias;
+  drop_alias.set_db_name(db);
+  drop_alias.set_alias(alias);
+  REQUIRE_WRITE_OK(lat(writer.drop_alias(drop_alias)));
+  auto via_alias = writer.describe_collection(named<mpb::DescribeCollectionRequest>(db, alias));
+  CHECK_FALSE(via_alias.ok());
+  auto drop_alias_again = writer.drop_alias(drop_alias);
+  lat(drop_alias_again);
+  INFO(drop_alias_again.message);
+  CHECK(drop_alias_again.ok());
+
+  CHECK_WRITE_OK(lat(writer.drop_collection(named<mpb::DropCollectionRequest>(db, renamed))));
+  CHECK_WRITE_OK(lat(writer.drop_collection(named<mpb::DropCollectionRequest>(db, other))));
+  MESSAGE("rename, alias and alter on " << uri << ":\n" << lat.summary());
+}
+
 TEST_CASE("target_writer_users_and_roles_on_the_normal_milvus_target") {
   const auto uri = required_env("TARGET_MILVUS_URI");
   // Authorization is off on the harness Milvus; any token is accepted, and OperatePrivilege
