@@ -13,6 +13,7 @@ namespace cdc {
 namespace {
 
 namespace pb = ::milvus::proto;
+namespace mpb = ::milvus::proto::milvus;
 
 bool is_collection_event(const wal::event& e) {
   return e.collection_id != 0 && e.type != pb::common::TimeTick;
@@ -67,13 +68,7 @@ api_applier::collection_of(const wal::event& e) {
       return from_wal.error();
     info = std::move(*from_wal);
   } else if (described) {
-    info = transform::collection_info{};
-    info->db_name = described->db_name;
-    info->name = described->name;
-    info->id = described->id;
-    info->schema = described->schema;
-    info->shards_num =
-        static_cast<int32_t>(std::max<size_t>(1, described->virtual_channels.size()));
+    info = described_collection(*described);
   } else if (e.type == pb::common::DropCollection || e.type == pb::common::DropPartition) {
     // Nothing of it reached the target, or it went with its database (see apply_ddl).
     spdlog::debug("{} of collection {}, unknown here and to the source: nothing to drop",
@@ -92,8 +87,64 @@ api_applier::collection_of(const wal::event& e) {
     info.reset();
     if (skip_)
       skip_->skip(e.collection_id);
+  } else if (described && e.type != pb::common::CreateCollection &&
+             e.type != pb::common::DropCollection) {
+    // The target may have it under the name this event carries (renamed since): renamed
+    // there rather than a second collection created beside it.
+    if (!e.collection_name.empty())
+      if (auto err = follow_name(
+              source_, names_, *info, other_names_[e.collection_id], e.collection_name,
+              [&](const transform::ddl& request) { return execute(request); }, &*described))
+        return err;
+    if (auto err = adopt(*info))
+      return err;
   }
   return &(collections_[e.collection_id] = std::move(info));
+}
+
+caf::error api_applier::adopt(const transform::collection_info& info) {
+  auto create = transform::create_collection_request(info, names_, options_);
+  if (!create)
+    return create.error();
+  auto created = target_.create_collection(create->request);
+  if (!created.ok() && created.target_reason.find("different parameters") != std::string::npos) {
+    // Milvus 2.3.5 compares the stored collection with the request: one this task made
+    // before and renamed since is refused although it is the same.
+    mpb::DescribeCollectionRequest describe;
+    describe.set_db_name(create->request.db_name());
+    describe.set_collection_name(create->request.collection_name());
+    auto on_target = target_.describe_collection(describe);
+    if (!on_target.ok())
+      return settle(on_target.status);
+    std::set<std::string> fields;
+    for (const auto& field : on_target.value.schema().fields())
+      fields.insert(field.name());
+    if (!same_fields(create->schema, fields))
+      return settle(created);
+  } else if (auto err = settle(created)) {
+    return err;
+  } else if (created.outcome == milvus::write_outcome::applied) {
+    spdlog::info("task {}: {}.{} existed on the source before the task saw its "
+                 "CreateCollection: created on the target from the source's description "
+                 "(schema, partitions, indexes, load state); rows written before the task "
+                 "started are not copied",
+                 spec_.task_id, info.db_name, info.name);
+    if (!create->note.empty())
+      spdlog::info("CreateCollection {}.{}: {}", info.db_name, info.name, create->note);
+  }
+  auto partitions = source_.partitions(info.db_name, info.name);
+  if (!partitions)
+    return partitions.error();
+  for (const auto& partition : *partitions)
+    if (auto err = ensure_partition(info, partition))
+      return err;
+  auto requests = existing_state_requests(source_, names_, info);
+  if (!requests)
+    return requests.error();
+  for (const auto& request : *requests)
+    if (auto err = execute(request))
+      return err;
+  return {};
 }
 
 caf::error api_applier::apply(const std::vector<wal::event>& events,
@@ -282,12 +333,27 @@ caf::error api_applier::follow_names_of(const wal::event& ddl) {
       continue; // gone since: the DDL goes as it is
     }
     auto it = collections_.find(described->id);
-    if (it == collections_.end() || !it->second)
+    if (it != collections_.end() && !it->second)
+      continue; // not replicated
+    auto follow = [&](transform::collection_info& info) {
+      return follow_name(
+          source_, names_, info, other_names_[described->id], name,
+          [&](const transform::ddl& request) { return execute(request); }, &*described);
+    };
+    if (it != collections_.end()) {
+      if (auto err = follow(*it->second))
+        return err;
       continue;
-    if (auto err = follow_name(
-            source_, names_, *it->second, other_names_[described->id], name,
-            [&](const transform::ddl& request) { return execute(request); }, &*described))
+    }
+    // No event of it seen yet: a collection from before the task, named first by a DDL.
+    auto info = described_collection(*described);
+    if (!selects(spec_, info.db_name, info.name))
+      continue;
+    if (auto err = follow(info))
       return err;
+    if (auto err = adopt(info))
+      return err;
+    collections_[described->id] = std::move(info);
   }
   return {};
 }

@@ -38,6 +38,10 @@ private:
   /// message, else from the source's DescribeCollection. nullopt: not replicated by this task.
   caf::expected<std::optional<transform::collection_info>*> collection_of(const wal::event& e);
 
+  /// A collection the source had before the task saw its CreateCollection: created on the
+  /// target from the source's description, with its partitions, indexes and load state (a
+  /// target that has it already keeps it).
+  caf::error adopt(const transform::collection_info& info);
   /// The replicated collection named `name` in database `db` (its source name), or nullptr.
   transform::collection_info* find(const std::string& db, const std::string& name);
 

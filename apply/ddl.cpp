@@ -135,6 +135,44 @@ caf::error follow_name(milvus::source_client& source, const transform::name_mapp
   return {};
 }
 
+transform::collection_info described_collection(const milvus::source_collection& described) {
+  auto info = transform::collection_from_describe(described.response);
+  info.db_name = described.db_name;
+  info.name = described.name;
+  info.id = described.id;
+  return info;
+}
+
+caf::expected<std::vector<transform::ddl>>
+existing_state_requests(milvus::source_client& source, const transform::name_mapper& names,
+                        const transform::collection_info& info) {
+  std::vector<transform::ddl> requests;
+  auto indexes = source.indexes(info.db_name, info.name);
+  if (!indexes)
+    return indexes.error();
+  for (const auto& index : *indexes)
+    requests.push_back(transform::create_index_request(info, index, names));
+  auto loaded = source.loaded(info.db_name, info.name);
+  if (!loaded)
+    return loaded.error();
+  if (*loaded)
+    requests.push_back(transform::load_collection_request(info, names));
+  return requests;
+}
+
+bool same_fields(const ::milvus::proto::schema::CollectionSchema& source,
+                 const std::set<std::string>& target_fields) {
+  size_t user_fields = 0;
+  for (const auto& field : source.fields()) {
+    if (field.fieldid() < 100 && (field.name() == "RowID" || field.name() == "Timestamp"))
+      continue;
+    ++user_fields;
+    if (target_fields.count(field.name()) == 0)
+      return false;
+  }
+  return user_fields == target_fields.size();
+}
+
 milvus::write_status call_ddl(milvus::target_writer& target, const transform::ddl& request) {
   using namespace pb::common;
   namespace mpb = pb::milvus;

@@ -49,6 +49,24 @@ caf::error follow_name(milvus::source_client& source, const transform::name_mapp
                        const std::function<caf::error(const transform::ddl&)>& run,
                        const milvus::source_collection* described = nullptr);
 
+/// The collection as the source describes it (its current name and database).
+transform::collection_info described_collection(const milvus::source_collection& described);
+
+/// A collection that existed on the source before the task saw its CreateCollection (the
+/// task started later, or from a position after it): what its WAL will never say, as
+/// requests for the target, in the order they go: its indexes, then a LoadCollection when
+/// the source has it loaded. Its CreateCollection and partitions are the caller's (each mode
+/// creates them its own way). Error when the source is down (retryable) or refuses.
+caf::expected<std::vector<transform::ddl>>
+existing_state_requests(milvus::source_client& source, const transform::name_mapper& names,
+                        const transform::collection_info& info);
+
+/// The user fields of `source` (RowID/Timestamp of a WAL schema left out) are exactly
+/// `target_fields`: a collection on the target that Milvus 2.3.5 refuses to create again as
+/// "different parameters" (renamed since) is still this one.
+bool same_fields(const ::milvus::proto::schema::CollectionSchema& source,
+                 const std::set<std::string>& target_fields);
+
 /// Calls the RPC of `request` on the target. A type without an RPC here is logged and
 /// counts as applied.
 milvus::write_status call_ddl(milvus::target_writer& target, const transform::ddl& request);

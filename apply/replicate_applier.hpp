@@ -129,6 +129,10 @@ private:
   /// Fills `entry.target` from the target's DescribeCollection and ShowPartitions.
   caf::error describe_target(collection_entry& entry);
 
+  /// A collection the source had before the task saw its CreateCollection, just created (or
+  /// found) on the target: its partitions, indexes and load state follow, dated `ts`.
+  caf::error adopt(collection_entry& entry, uint64_t ts);
+
   /// Creates a partition the target lacks (Milvus 2.3.5 writes no CreatePartition message).
   caf::error ensure_partition(collection_entry& entry, const std::string& partition, uint64_t ts);
 

@@ -111,6 +111,7 @@ caf::expected<source_collection> source_client::describe(pb::DescribeCollectionR
   result.physical_channels.assign(resp.physical_channel_names().begin(),
                                   resp.physical_channel_names().end());
   result.aliases.assign(resp.aliases().begin(), resp.aliases().end());
+  result.response = std::move(resp);
   return result;
 }
 
@@ -170,6 +171,51 @@ caf::expected<std::vector<std::string>> source_client::partitions(const std::str
   if (!succeeded(resp.status()))
     return refused(what, resp.status());
   return std::vector<std::string>{resp.partition_names().begin(), resp.partition_names().end()};
+}
+
+caf::expected<std::vector<pb::IndexDescription>>
+source_client::indexes(const std::string& db_name, const std::string& collection) {
+  grpc::ClientContext ctx;
+  auto stub = prepare(ctx, db_name);
+  if (!stub)
+    return stub.error();
+  pb::DescribeIndexRequest req;
+  req.set_db_name(db_name);
+  req.set_collection_name(collection);
+  pb::DescribeIndexResponse resp;
+  auto what = "describe indexes of " + db_name + "." + collection;
+  auto status = (*stub)->DescribeIndex(&ctx, req, &resp);
+  if (!status.ok())
+    return source_error(what, status);
+  // A collection without an index is answered "index not found" (code 700 in 2.3.5):
+  // nothing to copy.
+  if (resp.status().code() == 700 ||
+      resp.status().reason().find("index not found") != std::string::npos)
+    return std::vector<pb::IndexDescription>{};
+  if (!succeeded(resp.status()))
+    return refused(what, resp.status());
+  return std::vector<pb::IndexDescription>{resp.index_descriptions().begin(),
+                                           resp.index_descriptions().end()};
+}
+
+caf::expected<bool> source_client::loaded(const std::string& db_name,
+                                          const std::string& collection) {
+  grpc::ClientContext ctx;
+  auto stub = prepare(ctx, db_name);
+  if (!stub)
+    return stub.error();
+  pb::GetLoadStateRequest req;
+  req.set_db_name(db_name);
+  req.set_collection_name(collection);
+  pb::GetLoadStateResponse resp;
+  auto what = "load state of " + db_name + "." + collection;
+  auto status = (*stub)->GetLoadState(&ctx, req, &resp);
+  if (!status.ok())
+    return source_error(what, status);
+  if (!succeeded(resp.status()))
+    return refused(what, resp.status());
+  return resp.state() == ::milvus::proto::common::LoadStateLoaded ||
+         resp.state() == ::milvus::proto::common::LoadStateLoading;
 }
 
 } // namespace cdc::milvus

@@ -32,6 +32,8 @@ struct source_collection {
   std::vector<std::string> physical_channels;
   /// Other names of the collection (CreateAlias).
   std::vector<std::string> aliases;
+  /// The whole answer (consistency level, properties, shards, ...).
+  ::milvus::proto::milvus::DescribeCollectionResponse response;
 };
 
 class source_client {
@@ -58,6 +60,13 @@ public:
   /// The partition names of a collection ("_default" included).
   caf::expected<std::vector<std::string>> partitions(const std::string& db_name,
                                                      const std::string& collection);
+
+  /// The indexes of a collection (field, index name, parameters); empty when it has none.
+  caf::expected<std::vector<::milvus::proto::milvus::IndexDescription>>
+  indexes(const std::string& db_name, const std::string& collection);
+
+  /// Whether the collection is loaded (LoadStateLoaded or LoadStateLoading) on the source.
+  caf::expected<bool> loaded(const std::string& db_name, const std::string& collection);
 
 private:
   caf::expected<source_collection> describe(::milvus::proto::milvus::DescribeCollectionRequest req);

@@ -743,6 +743,26 @@ ddl create_alias_request(const collection_info& collection, std::string_view ali
   return make_ddl(pb::common::CreateAlias, std::move(req));
 }
 
+ddl create_index_request(const collection_info& collection,
+                         const pb::milvus::IndexDescription& index, const name_mapper& names) {
+  auto req = std::make_shared<mpb::CreateIndexRequest>();
+  req->set_db_name(names.db(collection.db_name));
+  req->set_collection_name(names.collection(collection.db_name, collection.name));
+  req->set_field_name(index.field_name());
+  req->set_index_name(index.index_name());
+  // DescribeIndex answers the parameters CreateIndex took (index_type, metric_type and the
+  // JSON "params"), so they go back as they are.
+  *req->mutable_extra_params() = index.params();
+  return make_ddl(pb::common::CreateIndex, std::move(req));
+}
+
+ddl load_collection_request(const collection_info& collection, const name_mapper& names) {
+  auto req = std::make_shared<mpb::LoadCollectionRequest>();
+  req->set_db_name(names.db(collection.db_name));
+  req->set_collection_name(names.collection(collection.db_name, collection.name));
+  return make_ddl(pb::common::LoadCollection, std::move(req));
+}
+
 ddl create_partition_request(const collection_info& collection, std::string_view partition,
                              const name_mapper& names) {
   auto req = std::make_shared<mpb::CreatePartitionRequest>();

@@ -238,6 +238,12 @@ ddl rename_collection_request(std::string_view db, std::string_view old_name,
 ddl create_alias_request(const collection_info& collection, std::string_view alias,
                          const name_mapper& names);
 
+/// milvus.CreateIndexRequest of an index the source describes (a collection that existed
+/// before the task), and milvus.LoadCollectionRequest of a collection.
+ddl create_index_request(const collection_info& collection,
+                         const pb::milvus::IndexDescription& index, const name_mapper& names);
+ddl load_collection_request(const collection_info& collection, const name_mapper& names);
+
 /// milvus.CreatePartitionRequest / DropPartitionRequest / ReleasePartitionsRequest of
 /// partition `partition` of a collection.
 ddl create_partition_request(const collection_info& collection, std::string_view partition,
