@@ -3,6 +3,7 @@
 #include "milvus/target_client.hpp"
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
@@ -370,6 +371,11 @@ write_result<Response> target_writer::run(const call_spec& spec,
       st.retries_exhausted = true;
       break;
     }
+    if (n == 1)
+      // Otherwise the log says nothing until the attempts are used up (a minute or more).
+      spdlog::warn("{}{} on the target {} failed, retrying (up to {} attempts): {}", spec.rpc,
+                   spec.object.empty() ? "" : " of " + spec.object, params_.uri, max_attempts,
+                   st.message);
     auto delay = options_.base_delay * (int64_t{1} << std::min(n - 1, 30));
     if (delay > options_.max_delay || delay.count() < 0)
       delay = options_.max_delay;

@@ -187,6 +187,40 @@ def test_target_down_past_the_retries(env, impatient, names, mode):
                    f"{mode[0]}, {mode[2]} down past the retries")
 
 
+# SIGTERM while the writer retries against a dead target: the server exits within this
+STOP_DEADLINE = 5.0
+
+
+def sigterm_while_down(cdc, name):
+    """The target killed; while the writer retries against it, SIGTERM: the server exits
+    (code 0) within STOP_DEADLINE with its checkpoints written, and is started again once the
+    target is back."""
+    def fault(during):
+        retrying = len(cdc.log_lines("failed, retrying"))
+        fx.kill(name)
+        during()
+        deadline = time.monotonic() + 60
+        while len(cdc.log_lines("failed, retrying")) <= retrying:
+            assert time.monotonic() < deadline, "the writer never retried: the test proves nothing"
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        cdc.stop()
+        took = time.monotonic() - t0
+        assert took < STOP_DEADLINE, (
+            f"cdc-server took {took:.1f}s to exit after SIGTERM (limit {STOP_DEADLINE}s)")
+        up = fx.start(name)
+        cdc.start()
+        return (f"{name} killed; SIGTERM while the writer retried: exited in {took:.2f}s; "
+                f"{name} back after {up:.0f}s to start, cdc-server started again")
+    return fault
+
+
+def test_sigterm_while_the_target_is_down(env, cdc, names, mode):
+    task_id = start_mode_task(cdc, env, mode)
+    run_with_fault(env, cdc, mode[1], task_id, names, sigterm_while_down(cdc, mode[2]),
+                   f"{mode[0]}, SIGTERM with {mode[2]} down")
+
+
 def test_delete_answers_while_the_target_is_down(env, standby, cdc, names):
     """delete answers within a second while the writer retries against a dead standby, and
     nothing of the task is left (its writer stops too: the next task is alone)."""
