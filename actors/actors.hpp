@@ -15,9 +15,9 @@
 //   progress: positions applied on the target → checkpoints; failure: the task starts the
 //   pipeline again from the checkpoints (a server down) or pauses (anything else).
 
-#include "actors/error.hpp"
-#include "model/task.hpp"
-#include "wal/decode.hpp"
+#include "actors/base/error.hpp"
+#include "actors/base/task_spec.hpp"
+#include "actors/reader/decode.hpp"
 
 #include <caf/meta/type_name.hpp>
 #include <caf/type_id.hpp>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
-#include "source/kafka_reader.hpp"
+#include "actors/reader/kafka_reader.hpp"
 
 #include <chrono>
 #include <map>

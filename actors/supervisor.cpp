@@ -1,7 +1,7 @@
 #include "actors/supervisor.hpp"
 
+#include "actors/base/metrics.hpp"
 #include "actors/task.hpp"
-#include "metrics/registry.hpp"
 #include "storage/store.hpp"
 
 #include <caf/event_based_actor.hpp>

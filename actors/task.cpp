@@ -1,8 +1,8 @@
 #include "actors/task.hpp"
 
+#include "actors/base/metrics.hpp"
 #include "actors/reader.hpp"
-#include "metrics/registry.hpp"
-#include "milvus/position.hpp"
+#include "proto/position.hpp"
 #include "storage/store.hpp"
 
 #include <spdlog/spdlog.h>

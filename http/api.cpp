@@ -1,7 +1,7 @@
 #include "http/api.hpp"
 
-#include "metrics/registry.hpp"
-#include "milvus/position.hpp"
+#include "actors/base/metrics.hpp"
+#include "proto/position.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <rapidjson/stringbuffer.h>

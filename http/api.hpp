@@ -5,7 +5,7 @@
 // (spec/http-api.md). Kept apart from RESTinio so it compiles fast and tests without sockets.
 
 #include "actors/actors.hpp"
-#include "model/task_json.hpp"
+#include "actors/base/task_json.hpp"
 
 #include <caf/actor_system.hpp>
 

@@ -1,7 +1,7 @@
 #include "storage/store.hpp"
 
-#include "actors/error.hpp"
-#include "model/task_json.hpp"
+#include "actors/base/error.hpp"
+#include "actors/base/task_json.hpp"
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>

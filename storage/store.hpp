@@ -15,7 +15,7 @@
 //
 // All methods are safe to call from several threads (RocksDB is).
 
-#include "model/task.hpp"
+#include "actors/base/task_spec.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>

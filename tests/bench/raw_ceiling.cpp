@@ -19,9 +19,9 @@
 //   first_insert, last_ack, visible, rows, insert_s, e2e_s, rows_per_s, caught_up_after_s,
 //   cpu_s, peak_rss_mb, and `sample=<t> <count>` for every poll whose count changed.
 
-#include "milvus/target_client.hpp"
-#include "milvus/target_writer.hpp"
-#include "transform/replicate.hpp"
+#include "actors/transformer/replicate.hpp"
+#include "actors/writer/target_client.hpp"
+#include "actors/writer/target_writer.hpp"
 
 #include <grpcpp/grpcpp.h>
 

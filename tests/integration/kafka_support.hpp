@@ -2,7 +2,7 @@
 
 // Writes records into the real Kafka broker of the harness, for the reader's tests.
 
-#include "wal/decode.hpp"
+#include "actors/reader/decode.hpp"
 
 #include <librdkafka/rdkafkacpp.h>
 

@@ -3,8 +3,8 @@
 // harness keeps the port and the data). CDC_HARNESS_DIR and KAFKA_BROKERS must be set.
 
 #include "actors/reader.hpp"
+#include "actors/reader/kafka_reader.hpp"
 #include "kafka_support.hpp"
-#include "source/kafka_reader.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>

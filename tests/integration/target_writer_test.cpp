@@ -4,10 +4,10 @@
 // these variables is missing. The last test restarts milvus-lite with the harness
 // (CDC_HARNESS_DIR).
 
-#include "milvus/position.hpp"
-#include "milvus/target_client.hpp"
-#include "milvus/target_writer.hpp"
+#include "actors/writer/target_client.hpp"
+#include "actors/writer/target_writer.hpp"
 #include "msg.pb.h"
+#include "proto/position.hpp"
 
 #include <doctest/doctest.h>
 #include <grpcpp/grpcpp.h>

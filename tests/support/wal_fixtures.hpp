@@ -3,8 +3,8 @@
 // Reads the WAL records captured from a real Milvus 2.3.5 (tests/fixtures/wal-2.3.5/*.jsonl,
 // see tests/fixtures/README.md) as raw records, in capture order (topic, offset).
 
-#include "milvus/position.hpp"
-#include "wal/decode.hpp"
+#include "actors/reader/decode.hpp"
+#include "proto/position.hpp"
 
 #include <rapidjson/document.h>
 

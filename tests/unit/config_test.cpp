@@ -1,4 +1,4 @@
-#include "config/config.hpp"
+#include "actors/server/config.hpp"
 #include "fixtures.hpp"
 
 #include <doctest/doctest.h>

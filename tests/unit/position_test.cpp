@@ -1,4 +1,4 @@
-#include "milvus/position.hpp"
+#include "proto/position.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,8 +1,8 @@
 // Mode replicate, the pure part (transform/replicate.hpp): WAL messages a real Milvus 2.3.5
 // wrote (tests/fixtures/wal-2.3.5) rewritten for a standby, and the clock of a target channel.
 
-#include "transform/convert.hpp"
-#include "transform/replicate.hpp"
+#include "actors/transformer/convert.hpp"
+#include "actors/transformer/replicate.hpp"
 
 #include "../support/wal_fixtures.hpp"
 

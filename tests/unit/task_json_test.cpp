@@ -1,5 +1,5 @@
+#include "actors/base/task_json.hpp"
 #include "fixtures.hpp"
-#include "model/task_json.hpp"
 
 #include <doctest/doctest.h>
 #include <rapidjson/stringbuffer.h>

@@ -2,8 +2,8 @@
 // upsert pairing and batching, on the records a real Milvus 2.3.5 wrote
 // (tests/fixtures/wal-2.3.5) and on records built with the upstream protos.
 
-#include "transform/convert.hpp"
-#include "transform/plan.hpp"
+#include "actors/transformer/convert.hpp"
+#include "actors/transformer/plan.hpp"
 
 #include "../support/wal_fixtures.hpp"
 

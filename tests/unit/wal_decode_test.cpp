@@ -1,6 +1,6 @@
-#include "wal/decode.hpp"
+#include "actors/reader/decode.hpp"
 
-#include "milvus/position.hpp"
+#include "proto/position.hpp"
 #include "wal_records.hpp"
 
 #include "milvus.pb.h"

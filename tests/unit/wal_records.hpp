@@ -4,8 +4,8 @@
 // records captured from a real Milvus 2.3.5 (tests/fixtures/wal-2.3.5/*.jsonl, see
 // tests/fixtures/README.md).
 
-#include "milvus/position.hpp"
-#include "wal/decode.hpp"
+#include "actors/reader/decode.hpp"
+#include "proto/position.hpp"
 
 #include "milvus.pb.h"
 
