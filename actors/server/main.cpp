@@ -22,6 +22,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -92,6 +93,43 @@ struct actor_config : caf::actor_system_config {
     set("scheduler.policy", caf::atom("sharing"));
     // CAF's own logging is compiled out in Debian's build; we log with spdlog.
   }
+};
+
+/// What an applier is made of.
+struct applier_inputs {
+  cdc::task_spec spec;
+  cdc::source_config source;
+  std::shared_ptr<cdc::store> db;
+  std::shared_ptr<cdc::metrics::registry> metrics;
+  cdc::milvus::writer_options writer_options;
+  std::shared_ptr<cdc::wal::collection_filter> skip;
+};
+
+/// The writer of each target mode: how its applier is made, and how often the writer calls
+/// it with nothing new (0: never).
+struct target_mode_entry {
+  cdc::target_mode mode;
+  std::unique_ptr<cdc::applier> (*make)(applier_inputs in);
+  std::chrono::milliseconds idle_apply;
+};
+
+const target_mode_entry target_modes[] = {
+    {cdc::target_mode::api,
+     [](applier_inputs in) -> std::unique_ptr<cdc::applier> {
+       return std::make_unique<cdc::api_applier>(
+           std::move(in.spec), in.source.replicate_channel, in.source.milvus_uri,
+           in.source.milvus_token, std::move(in.metrics), in.writer_options, std::move(in.skip));
+     },
+     std::chrono::milliseconds{0}},
+    // The standby makes data visible only as TimeTicks arrive: keep them coming.
+    {cdc::target_mode::replicate,
+     [](applier_inputs in) -> std::unique_ptr<cdc::applier> {
+       return std::make_unique<cdc::replicate_applier>(
+           std::move(in.spec), in.source.replicate_channel, in.source.milvus_uri,
+           in.source.milvus_token, std::move(in.db), std::move(in.metrics), in.writer_options,
+           cdc::replicate_options{}, std::move(in.skip));
+     },
+     std::chrono::milliseconds{500}},
 };
 
 } // namespace
@@ -176,16 +214,15 @@ int main(int argc, char** argv) {
     writer_cfg->db = db;
     writer_cfg->replicate_channel = source.replicate_channel;
     writer_cfg->exit_after_inserts = exit_after_inserts;
-    if (task.spec.mode == cdc::target_mode::api) {
-      writer_cfg->target = std::make_unique<cdc::api_applier>(
-          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, metrics,
-          writer_options, std::move(skip));
+    applier_inputs in{task.spec, source, db, metrics, writer_options, std::move(skip)};
+    const auto* mode = std::find_if(std::begin(target_modes), std::end(target_modes),
+                                    [&](const auto& m) { return m.mode == task.spec.mode; });
+    if (mode == std::end(target_modes)) {
+      writer_cfg->unsupported = "target mode " + std::to_string(static_cast<int>(task.spec.mode)) +
+                                " has no writer in this build";
     } else {
-      writer_cfg->target = std::make_unique<cdc::replicate_applier>(
-          task.spec, source.replicate_channel, source.milvus_uri, source.milvus_token, db, metrics,
-          writer_options, cdc::replicate_options{}, std::move(skip));
-      // The standby makes data visible only as TimeTicks arrive: keep them coming.
-      writer_cfg->idle_apply = std::chrono::milliseconds{500};
+      writer_cfg->target = mode->make(std::move(in));
+      writer_cfg->idle_apply = mode->idle_apply;
     }
     auto actor = parent->home_system().spawn<caf::detached>(cdc::writer, writer_cfg, owner);
     return cdc::writer_handle{actor, [writer_cfg] { writer_cfg->cancel(); }};
