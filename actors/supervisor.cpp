@@ -45,7 +45,14 @@ void spawn_task(supervisor_pointer self, const task_record& record) {
   auto handle = self->spawn(task, record, self->state.cfg.db,
                             caf::actor_cast<supervisor_actor>(self), self->state.cfg.pipeline);
   self->monitor(handle);
-  self->state.tasks[record.spec.task_id] = {record, handle, false};
+  // A task that is not paused starts as soon as it is spawned (see task()): it is reported
+  // in the state it is about to be in, so that create answers after a Running task rather
+  // than one that shows Initial until the task's own report arrives. A start that fails
+  // pauses the task, and its report says so.
+  auto shown = record;
+  if (shown.state == task_state::initial)
+    shown.state = task_state::running;
+  self->state.tasks[record.spec.task_id] = {shown, handle, false};
 }
 
 /// The checks of create that need the other tasks; everything else was checked when the

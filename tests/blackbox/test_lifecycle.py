@@ -44,6 +44,17 @@ def test_list_shows_every_task_with_its_state(server, lite_uri):
     assert [c["name"] for c in tasks[b]["collection_infos"]] == ["c2"]
 
 
+def test_a_created_task_is_running_at_once(server, lite_uri):
+    """create answers after the state it reports: list and get right after it say Running
+    (never Initial)."""
+    for name in ("r1", "r2", "r3"):
+        tid = server.create(create_data(lite_uri, collections=[{"name": name}]))
+        listed = by_id(server.tasks())[tid]
+        assert listed["state"] == "Running", listed
+        got = server.cdc({"request_type": "get", "request_data": {"task_id": tid}})[1]
+        assert got["data"]["Task"]["state"] == "Running", got
+
+
 def test_get_returns_capitalised_task(server, lite_uri):
     tid = server.create(create_data(lite_uri))
     server.wait_state(tid, "Running")
