@@ -51,36 +51,18 @@ caf::expected<std::optional<transform::collection_info>*>
 api_applier::collection_of(const wal::event& e) {
   if (auto it = collections_.find(e.collection_id); it != collections_.end())
     return &it->second;
-  std::optional<transform::collection_info> info;
-  // 2.3-2.5 leave the database out of the WAL: the source knows it.
-  auto described = source_.describe(e.collection_id);
-  // The source down or restarting says nothing about the collection: try again later
-  // rather than guess its database or take it for dropped.
-  if (!described && retryable(described.error()))
-    return described.error();
-  if (auto* create = e.as<pb::msg::CreateCollectionRequest>()) {
-    std::string db = described ? described->db_name : std::string{default_database};
-    if (!described)
-      spdlog::warn("source does not describe collection {} ({}); assuming database {}",
-                   e.collection_id, message_of(described.error()), db);
-    auto from_wal = transform::collection_from_wal(*create, db);
-    if (!from_wal)
-      return from_wal.error();
-    info = std::move(*from_wal);
-  } else if (described) {
-    info = described_collection(*described);
-  } else if (e.type == pb::common::DropCollection || e.type == pb::common::DropPartition) {
+  auto seen = sight_collection(source_, e);
+  if (!seen)
+    return seen.error();
+  auto& info = seen->info;
+  auto& described = seen->described;
+  if (!info) {
+    if (e.type != pb::common::DropCollection && e.type != pb::common::DropPartition)
+      return unknown_collection(e, described.error());
     // Nothing of it reached the target, or it went with its database (see apply_ddl).
     spdlog::debug("{} of collection {}, unknown here and to the source: nothing to drop",
                   wal::type_name(e.type), e.collection_id);
     return &(collections_[e.collection_id] = std::nullopt);
-  } else {
-    return make_error(ec::target_refused,
-                      "topic " + e.topic + " offset " + std::to_string(e.offset) + ": collection " +
-                          std::to_string(e.collection_id) +
-                          " is unknown (no CreateCollection seen) and the source cannot "
-                          "describe it: " +
-                          message_of(described.error()));
   }
   if (!selects(spec_, info->db_name, info->name)) {
     spdlog::debug("collection {}.{} is not replicated by this task", info->db_name, info->name);
@@ -132,12 +114,10 @@ caf::error api_applier::adopt(const transform::collection_info& info) {
     if (!create->note.empty())
       spdlog::info("CreateCollection {}.{}: {}", info.db_name, info.name, create->note);
   }
-  auto partitions = source_.partitions(info.db_name, info.name);
-  if (!partitions)
-    return partitions.error();
-  for (const auto& partition : *partitions)
-    if (auto err = ensure_partition(info, partition))
-      return err;
+  if (auto err = sync_source_partitions(
+          source_, info.db_name, info.name,
+          [&](const std::string& partition) { return ensure_partition(info, partition); }))
+    return err;
   auto requests = existing_state_requests(source_, names_, info);
   if (!requests)
     return requests.error();
@@ -300,17 +280,9 @@ caf::error api_applier::sync_partitions(const std::string& db, const std::string
   const auto* info = find(db, name);
   if (info == nullptr)
     return {}; // nothing of it applied yet: its CreateCollection brings the partitions
-  auto names = source_.partitions(db, name);
-  if (!names) {
-    if (retryable(names.error()))
-      return names.error(); // the source is down: sync when it is back
-    spdlog::debug("partitions of {}.{} not synced: {}", db, name, message_of(names.error()));
-    return {};
-  }
-  for (const auto& partition : *names)
-    if (auto err = ensure_partition(*info, partition))
-      return err;
-  return {};
+  return sync_source_partitions(source_, db, name, [&](const std::string& partition) {
+    return ensure_partition(*info, partition);
+  });
 }
 
 std::vector<std::string> api_applier::channels_before(const wal::event& ddl) {
@@ -325,21 +297,14 @@ transform::collection_info* api_applier::find(const std::string& db, const std::
 }
 
 caf::error api_applier::follow_names_of(const wal::event& ddl) {
-  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
-  std::vector<std::string> named;
-  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
-    named.assign(flush->collection_names().begin(), flush->collection_names().end());
-  else if (!ddl.collection_name.empty() && ddl.type != pb::common::RenameCollection)
-    named.push_back(ddl.collection_name);
-  for (const auto& name : named) {
-    if (find(db, name) != nullptr)
-      continue;
-    auto described = source_.describe(db, name);
-    if (!described) {
-      if (retryable(described.error()))
-        return described.error();
-      continue; // gone since: the DDL goes as it is
-    }
+  auto unknown =
+      unknown_names_of(source_, ddl, [&](const std::string& db, const std::string& name) {
+        return find(db, name) != nullptr;
+      });
+  if (!unknown)
+    return unknown.error();
+  for (const auto& [name, found] : *unknown) {
+    const auto* described = &found;
     auto it = collections_.find(described->id);
     if (it != collections_.end() && !it->second)
       continue; // not replicated

@@ -135,6 +135,76 @@ caf::error follow_name(milvus::source_client& source, const transform::name_mapp
   return {};
 }
 
+caf::error sync_source_partitions(milvus::source_client& source, const std::string& db,
+                                  const std::string& name,
+                                  const std::function<caf::error(const std::string&)>& ensure) {
+  auto partitions = source.partitions(db, name);
+  if (!partitions) {
+    if (retryable(partitions.error()))
+      return partitions.error(); // the source is down: sync when it is back
+    spdlog::debug("partitions of {}.{} not synced: {}", db, name, message_of(partitions.error()));
+    return {};
+  }
+  for (const auto& partition : *partitions)
+    if (auto err = ensure(partition))
+      return err;
+  return {};
+}
+
+caf::expected<first_sight> sight_collection(milvus::source_client& source, const wal::event& e) {
+  first_sight seen;
+  // 2.3-2.5 leave the database out of the WAL: the source knows it.
+  seen.described = source.describe(e.collection_id);
+  if (!seen.described && retryable(seen.described.error()))
+    return seen.described.error();
+  if (auto* create = e.as<::milvus::proto::msg::CreateCollectionRequest>()) {
+    std::string db = seen.described ? seen.described->db_name : std::string{default_database};
+    if (!seen.described)
+      spdlog::warn("source does not describe collection {} ({}); assuming database {}",
+                   e.collection_id, message_of(seen.described.error()), db);
+    auto from_wal = transform::collection_from_wal(*create, db);
+    if (!from_wal)
+      return from_wal.error();
+    seen.info = std::move(*from_wal);
+  } else if (seen.described) {
+    seen.info = described_collection(*seen.described);
+  }
+  return seen;
+}
+
+caf::error unknown_collection(const wal::event& e, const caf::error& described) {
+  return make_error(ec::target_refused,
+                    "topic " + e.topic + " offset " + std::to_string(e.offset) + ": collection " +
+                        std::to_string(e.collection_id) +
+                        " is unknown (no CreateCollection seen) and the source cannot "
+                        "describe it: " +
+                        message_of(described));
+}
+
+caf::expected<std::vector<unknown_name>>
+unknown_names_of(milvus::source_client& source, const wal::event& ddl,
+                 const std::function<bool(const std::string&, const std::string&)>& known) {
+  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
+  std::vector<std::string> named;
+  if (const auto* flush = ddl.as<::milvus::proto::milvus::FlushRequest>())
+    named.assign(flush->collection_names().begin(), flush->collection_names().end());
+  else if (!ddl.collection_name.empty() && ddl.type != ::milvus::proto::common::RenameCollection)
+    named.push_back(ddl.collection_name);
+  std::vector<unknown_name> unknown;
+  for (const auto& name : named) {
+    if (known(db, name))
+      continue;
+    auto described = source.describe(db, name);
+    if (!described) {
+      if (retryable(described.error()))
+        return described.error();
+      continue; // gone since: the DDL goes as it is
+    }
+    unknown.push_back(unknown_name{name, std::move(*described)});
+  }
+  return unknown;
+}
+
 transform::collection_info described_collection(const milvus::source_collection& described) {
   auto info = transform::collection_from_describe(described.response);
   info.db_name = described.db_name;

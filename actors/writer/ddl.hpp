@@ -10,6 +10,7 @@
 #include "actors/writer/target_writer.hpp"
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -48,6 +49,43 @@ caf::error follow_name(milvus::source_client& source, const transform::name_mapp
                        const std::string& seen,
                        const std::function<caf::error(const transform::ddl&)>& run,
                        const milvus::source_collection* described = nullptr);
+
+/// A collection as the first event of it that a pipeline sees tells it: from its
+/// CreateCollection (the database from the source), else from what the source describes now.
+/// `described` is the source's answer; `info` is empty when neither says what the collection
+/// is (the source no longer has it, and the event is no CreateCollection): the caller decides.
+struct first_sight {
+  std::optional<transform::collection_info> info;
+  caf::expected<milvus::source_collection> described{caf::error{}};
+};
+
+/// Error only when the source is down (retryable: try again later rather than guess the
+/// database or take the collection for dropped) or the CreateCollection cannot be read.
+caf::expected<first_sight> sight_collection(milvus::source_client& source, const wal::event& e);
+
+/// The error of an event whose collection neither a CreateCollection nor the source describes.
+caf::error unknown_collection(const wal::event& e, const caf::error& described);
+
+/// A collection a replicate-channel DDL names by a name the applier does not know.
+struct unknown_name {
+  std::string name;
+  milvus::source_collection described;
+};
+
+/// The collections a replicate-channel DDL names (a Flush: each of them) by a name for which
+/// `known(db, name)` is false, as the source describes them now: renamed since, named
+/// through an alias, or from before the task. A name the source no longer has is left out
+/// (the DDL goes as it is); error only when the source is down (retryable).
+caf::expected<std::vector<unknown_name>>
+unknown_names_of(milvus::source_client& source, const wal::event& ddl,
+                 const std::function<bool(const std::string&, const std::string&)>& known);
+
+/// Calls `ensure` for each partition collection `db`.`name` has on the source (Milvus
+/// 2.3-2.5 write no CreatePartition to the WAL). Error when the source is down (retryable)
+/// or from `ensure`; a collection the source no longer has syncs nothing.
+caf::error sync_source_partitions(milvus::source_client& source, const std::string& db,
+                                  const std::string& name,
+                                  const std::function<caf::error(const std::string&)>& ensure);
 
 /// The collection as the source describes it (its current name and database).
 transform::collection_info described_collection(const milvus::source_collection& described);

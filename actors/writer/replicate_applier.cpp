@@ -220,25 +220,14 @@ replicate_applier::collection_of(const wal::event& e) {
     return nullptr;
   if (auto it = collections_.find(e.collection_id); it != collections_.end())
     return it->second ? &*it->second : nullptr;
-  // 2.3-2.5 leave the database out of the WAL: the source knows it.
-  auto described = source_.describe(e.collection_id);
-  // The source down or restarting says nothing about the collection: try again later
-  // rather than guess its database or take it for dropped.
-  if (!described && retryable(described.error()))
-    return described.error();
-  std::optional<transform::collection_info> info;
-  if (auto* create = e.as<pb::msg::CreateCollectionRequest>()) {
-    std::string db = described ? described->db_name : std::string{default_database};
-    if (!described)
-      spdlog::warn("source does not describe collection {} ({}); assuming database {}",
-                   e.collection_id, message_of(described.error()), db);
-    auto from_wal = transform::collection_from_wal(*create, db);
-    if (!from_wal)
-      return from_wal.error();
-    info = std::move(*from_wal);
-  } else if (described) {
-    info = described_collection(*described);
-  } else if (says_gone(described.error())) {
+  auto seen = sight_collection(source_, e);
+  if (!seen)
+    return seen.error();
+  auto& info = seen->info;
+  auto& described = seen->described;
+  if (!info) {
+    if (!says_gone(described.error()))
+      return unknown_collection(e, described.error());
     // Its DropCollection is on the way (or was applied before a restart): what it wrote
     // before goes nowhere, as on the source.
     spdlog::warn("task {}: {} at {}: collection {} is gone on the source ({}); its events "
@@ -247,12 +236,6 @@ replicate_applier::collection_of(const wal::event& e) {
                  message_of(described.error()));
     collections_[e.collection_id] = std::nullopt;
     return nullptr;
-  } else {
-    return make_error(ec::target_refused, where(e) + ": collection " +
-                                              std::to_string(e.collection_id) +
-                                              " is unknown (no CreateCollection seen) and the "
-                                              "source cannot describe it: " +
-                                              message_of(described.error()));
   }
   if (!selects(spec_, info->db_name, info->name)) {
     spdlog::debug("collection {}.{} is not replicated by this task", info->db_name, info->name);
@@ -292,12 +275,10 @@ caf::error replicate_applier::adopt(collection_entry& entry, uint64_t ts) {
                "before the task started are not copied",
                spec_.task_id, info.db_name, info.name);
   if (!transform::has_partition_key(info.schema)) {
-    auto partitions = source_.partitions(info.db_name, info.name);
-    if (!partitions)
-      return partitions.error();
-    for (const auto& partition : *partitions)
-      if (auto err = ensure_partition(entry, partition, ts))
-        return err;
+    if (auto err = sync_source_partitions(
+            source_, info.db_name, info.name,
+            [&](const std::string& partition) { return ensure_partition(entry, partition, ts); }))
+      return err;
   }
   auto requests = existing_state_requests(source_, names_, info);
   if (!requests)
@@ -658,21 +639,14 @@ caf::error replicate_applier::follow(collection_entry& entry, const std::string&
 }
 
 caf::error replicate_applier::follow_names_of(const wal::event& ddl) {
-  std::string db = ddl.db_name.empty() ? std::string{default_database} : ddl.db_name;
-  std::vector<std::string> named;
-  if (const auto* flush = ddl.as<pb::milvus::FlushRequest>())
-    named.assign(flush->collection_names().begin(), flush->collection_names().end());
-  else if (!ddl.collection_name.empty() && ddl.type != pb::common::RenameCollection)
-    named.push_back(ddl.collection_name);
-  for (const auto& name : named) {
-    if (find(db, name) != nullptr)
-      continue;
-    auto described = source_.describe(db, name);
-    if (!described) {
-      if (retryable(described.error()))
-        return described.error();
-      continue; // gone since: the DDL goes as it is
-    }
+  auto unknown =
+      unknown_names_of(source_, ddl, [&](const std::string& db, const std::string& name) {
+        return find(db, name) != nullptr;
+      });
+  if (!unknown)
+    return unknown.error();
+  for (const auto& [name, found] : *unknown) {
+    const auto* described = &found;
     auto it = collections_.find(described->id);
     if (it == collections_.end() && dropped_.count(described->id) == 0) {
       // No event of it seen yet: a collection from before the task, named first by a DDL.
@@ -683,7 +657,7 @@ caf::error replicate_applier::follow_names_of(const wal::event& ddl) {
       first.offset = ddl.offset;
       first.timestamp = ddl.timestamp;
       first.collection_id = described->id;
-      first.db_name = db;
+      first.db_name = described->db_name;
       first.collection_name = name;
       auto entry = collection_of(first);
       if (!entry)
@@ -703,17 +677,9 @@ caf::error replicate_applier::sync_partitions(const std::string& db, const std::
   auto* entry = find(db, name);
   if (entry == nullptr)
     return {}; // nothing of it applied yet: its CreateCollection brings the partitions
-  auto partitions = source_.partitions(db, name);
-  if (!partitions) {
-    if (retryable(partitions.error()))
-      return partitions.error(); // the source is down: sync when it is back
-    spdlog::debug("partitions of {}.{} not synced: {}", db, name, message_of(partitions.error()));
-    return {};
-  }
-  for (const auto& partition : *partitions)
-    if (auto err = ensure_partition(*entry, partition, ts))
-      return err;
-  return {};
+  return sync_source_partitions(source_, db, name, [&](const std::string& partition) {
+    return ensure_partition(*entry, partition, ts);
+  });
 }
 
 caf::error replicate_applier::apply_ddl(const wal::event& e) {
