@@ -3,7 +3,8 @@
 // Durable state of the server in RocksDB: tasks and their checkpoints. This is the one place
 // that knows the key layout:
 //
-//   task/<task_id>                  -> the task in its stored JSON form (model/task_json.hpp)
+//   task/<task_id>                  -> the task in its stored JSON form
+//                                      (actors/base/task_json.hpp)
 //   checkpoint/<task_id>/<channel>  -> 16 bytes: Kafka offset, hybrid timestamp (little endian)
 //   intent/<task_id>/<channel>      -> 8 bytes: the highest offset the writer started to apply
 //   target-time/<task_id>           -> 8 bytes: the highest hybrid timestamp sent to the target

@@ -1,7 +1,7 @@
 #pragma once
 
-// Conversion of decoded WAL messages (wal/decode.hpp) into the public MilvusService requests
-// of mode `api` (spec/target.md): schema, Insert/Upsert, Delete, and the DDL of the
+// Conversion of decoded WAL messages (actors/reader/decode.hpp) into the public MilvusService
+// requests of mode `api` (spec/target.md): schema, Insert/Upsert, Delete, and the DDL of the
 // replicate channel. Pure functions: no actors, no I/O, no gRPC calls.
 
 #include "actors/base/error.hpp"
@@ -30,8 +30,8 @@ namespace pb = ::milvus::proto;
 
 // -- names ------------------------------------------------------------------------------------
 
-/// Applies the task's `name_mapping` (model/task.hpp): a source database renamed on the
-/// target, and some of its collections renamed. Names without a mapping stay as they are.
+/// Applies the task's `name_mapping` (actors/base/task_spec.hpp): a source database renamed
+/// on the target, and some of its collections renamed. Names without a mapping stay as they are.
 class name_mapper {
 public:
   name_mapper() = default;

@@ -1,7 +1,7 @@
 #pragma once
 
 // From the decoded WAL events of one collection to the ordered operations on the target
-// (mode `api`): upsert pairing, conversion (transform/convert.hpp) and batching. Pure
+// (mode `api`): upsert pairing, conversion (actors/transformer/convert.hpp) and batching. Pure
 // functions: no actors, no I/O.
 
 #include "actors/transformer/convert.hpp"

@@ -1,5 +1,6 @@
-// Mode replicate, the pure part (transform/replicate.hpp): WAL messages a real Milvus 2.3.5
-// wrote (tests/fixtures/wal-2.3.5) rewritten for a standby, and the clock of a target channel.
+// Mode replicate, the pure part (actors/transformer/replicate.hpp): WAL messages a real
+// Milvus 2.3.5 wrote (tests/fixtures/wal-2.3.5) rewritten for a standby, and the clock of a
+// target channel.
 
 #include "actors/transformer/convert.hpp"
 #include "actors/transformer/replicate.hpp"

@@ -1,4 +1,4 @@
-// The transformer library (transform/): schema, Insert/Upsert, Delete, DDL conversion,
+// The transformer library (actors/transformer/): schema, Insert/Upsert, Delete, DDL conversion,
 // upsert pairing and batching, on the records a real Milvus 2.3.5 wrote
 // (tests/fixtures/wal-2.3.5) and on records built with the upstream protos.
 
